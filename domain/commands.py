@@ -1,0 +1,140 @@
+"""Commands: what a user asks of a topic, in the imperative. Actor and time travel beside them in a Context."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.actors import Actor
+from domain.values import IndicatorResult, Indicator, MilestoneSpec, Reward, Text
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, **self.model_dump(mode="json")}
+
+
+class Context(BaseModel):
+    """Who asks, and when (the workflow clock), in the configured time zone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: Actor
+    now: dt.datetime
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.astimezone(ZoneInfo(self.timezone)).date()
+
+
+# 点题 ---------------------------------------------------------------------------------------
+
+
+class ProposalContent(Command):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Text
+    category: str = Field(min_length=1, max_length=50)
+    indicators: tuple[Indicator, ...] = Field(min_length=1, max_length=20)
+    due_date: dt.date
+    reward: Reward | None = None
+
+
+class ProposeTopic(ProposalContent):
+    topic_id: str = Field(min_length=1, max_length=64)
+    org: str = Field(min_length=1, max_length=200)
+
+
+class ReviseProposal(ProposalContent):
+    pass
+
+
+class ReviewProposal(Command):
+    decision: Literal["approve", "return"]
+    comment: str = Text
+
+
+class PublishTopic(Command):
+    comment: str = Text
+
+
+# 领题 ---------------------------------------------------------------------------------------
+
+
+class ClaimTopic(Command):
+    org: str = Field(min_length=1, max_length=200)
+    note: str = Text
+
+
+class DecideClaim(Command):
+    claim_id: str = Field(min_length=1, max_length=40)
+    decision: Literal["confirm", "reject"]
+    comment: str = Text
+
+
+# 破题 ---------------------------------------------------------------------------------------
+
+
+class SubmitPlan(Command):
+    summary: str = Field(min_length=1, max_length=5000)
+    milestones: tuple[MilestoneSpec, ...] = Field(min_length=1, max_length=50)
+
+
+class DecidePlan(Command):
+    decision: Literal["approve", "return"]
+    comment: str = Text
+
+
+class SubmitMilestoneCompletion(Command):
+    key: str = Field(min_length=1, max_length=40)
+    evidence: str = Field(min_length=1, max_length=5000)
+
+
+class DecideMilestone(Command):
+    key: str = Field(min_length=1, max_length=40)
+    decision: Literal["approve", "return"]
+    comment: str = Text
+
+
+class ReportProgress(Command):
+    progress_pct: int = Field(ge=0, le=100)
+    summary: str = Field(min_length=1, max_length=5000)
+
+
+# 结题 ---------------------------------------------------------------------------------------
+
+
+class SubmitConclusion(Command):
+    summary: str = Field(min_length=1, max_length=5000)
+    results: tuple[IndicatorResult, ...] = Field(min_length=1, max_length=20)
+
+
+class DecideConclusion(Command):
+    decision: Literal["approve", "reject"]
+    comment: str = Text
+
+
+class WithdrawTopic(Command):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.__name__: cls
+    for cls in (
+        ProposeTopic, ReviseProposal, ReviewProposal, PublishTopic, ClaimTopic, DecideClaim,
+        SubmitPlan, DecidePlan, SubmitMilestoneCompletion, DecideMilestone, ReportProgress,
+        SubmitConclusion, DecideConclusion, WithdrawTopic,
+    )
+}
+
+
+def command_from_payload(payload: dict[str, Any]) -> Command:
+    """Inverse of `Command.to_payload`; raises pydantic.ValidationError on bad content."""
+    fields = dict(payload)
+    cls = COMMAND_TYPES[fields.pop("type")]
+    return cls.model_validate(fields)

@@ -1,0 +1,66 @@
+"""结题: the branch submits results against the indicators, the leader in charge approves; or the committee withdraws."""
+
+from __future__ import annotations
+
+from domain import events as ev
+from domain.commands import Context, DecideConclusion, SubmitConclusion, WithdrawTopic
+from domain.errors import IllegalTransition, InvalidCommand
+from domain.rules import claimant_org, require_role, require_scope, require_status
+from domain.state import ACTIVE, Conclusion, TopicState
+
+
+def submit_conclusion(state: TopicState, cmd: SubmitConclusion, ctx: Context) -> list[ev.Event]:
+    require_role(ctx, "submitting the conclusion", "branch")
+    require_status(state, "submit the conclusion", "in_progress")
+    require_scope(ctx, claimant_org(state), "submitting the conclusion")
+    open_keys = [m.key for m in state.milestones if m.status != "approved"]
+    if open_keys:
+        raise IllegalTransition("conclusion.milestones_open",
+                                f"milestones {open_keys} are not approved yet; conclude after every milestone is approved",
+                                open_milestones=open_keys)
+    expected = sorted(i.name for i in state.indicators)
+    given = [r.indicator for r in cmd.results]
+    if sorted(given) != expected:
+        raise InvalidCommand("conclusion.results_mismatch",
+                             f"results must give one actual value for each indicator {expected}; got {given}",
+                             field="results", indicators=expected)
+    return [ev.ConclusionSubmitted(summary=cmd.summary, results=cmd.results)]
+
+
+def decide_conclusion(state: TopicState, cmd: DecideConclusion, ctx: Context) -> list[ev.Event]:
+    require_role(ctx, "approving a conclusion", "manager")
+    require_scope(ctx, state.org, "approving a conclusion")
+    require_status(state, "decide on the conclusion", "concluding")
+    if cmd.decision == "approve":
+        return [ev.ConclusionApproved(comment=cmd.comment)]
+    return [ev.ConclusionRejected(comment=cmd.comment)]
+
+
+def withdraw(state: TopicState, cmd: WithdrawTopic, ctx: Context) -> list[ev.Event]:
+    require_role(ctx, "withdrawing a topic", "committee")
+    require_scope(ctx, state.org, "withdrawing a topic")
+    require_status(state, "withdraw the topic", *sorted(ACTIVE))
+    return [ev.TopicWithdrawn(reason=cmd.reason, previous_state=state.status)]
+
+
+def on_conclusion_submitted(state: TopicState, e: ev.ConclusionSubmitted) -> TopicState:
+    conclusion = Conclusion(summary=e.summary, results=e.results, status="submitted")
+    return state.model_copy(update={"status": "concluding", "conclusion": conclusion})
+
+
+def _conclusion_decided(state: TopicState, status: str, verdict: str, comment: str) -> TopicState:
+    assert state.conclusion is not None
+    conclusion = state.conclusion.model_copy(update={"status": verdict, "comment": comment})
+    return state.model_copy(update={"status": status, "conclusion": conclusion})
+
+
+def on_conclusion_approved(state: TopicState, e: ev.ConclusionApproved) -> TopicState:
+    return _conclusion_decided(state, "concluded", "approved", e.comment)
+
+
+def on_conclusion_rejected(state: TopicState, e: ev.ConclusionRejected) -> TopicState:
+    return _conclusion_decided(state, "in_progress", "rejected", e.comment)
+
+
+def on_withdrawn(state: TopicState, e: ev.TopicWithdrawn) -> TopicState:
+    return state.model_copy(update={"status": "withdrawn", "withdrawal_reason": e.reason})

@@ -1,0 +1,107 @@
+"""A topic's current state, as folded from its events. Immutable: `evolve` returns a new one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.values import IndicatorResult, Indicator, Reward
+
+Status = Literal[
+    "none", "proposed", "returned", "reviewed", "open", "claim_pending", "claimed",
+    "plan_submitted", "in_progress", "concluding", "concluded", "withdrawn",
+]
+
+STATE_LABELS: dict[str, str] = {
+    "none": "未创建",
+    "proposed": "待审核",  # 点题: waiting for the leader in charge
+    "returned": "退回修改",
+    "reviewed": "待党委确定",
+    "open": "待认领",  # published by the committee
+    "claim_pending": "认领待确认",  # 双向沟通确认领题
+    "claimed": "已认领",
+    "plan_submitted": "方案待审批",
+    "in_progress": "破题中",
+    "concluding": "结题审核中",
+    "concluded": "已结题",
+    "withdrawn": "已撤销",
+}
+
+TERMINAL: frozenset[str] = frozenset({"concluded", "withdrawn"})
+ACTIVE: frozenset[str] = frozenset(STATE_LABELS) - TERMINAL - {"none"}
+PUBLISHED: frozenset[str] = frozenset(
+    {"open", "claim_pending", "claimed", "plan_submitted", "in_progress", "concluding", "concluded"}
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Claim(Model):
+    claim_id: str
+    org: str
+    note: str
+    claimant: str
+    status: Literal["pending", "confirmed"]
+
+
+class Milestone(Model):
+    key: str
+    title: str
+    due_date: dt.date
+    status: Literal["pending", "submitted", "approved"] = "pending"
+    evidence: str = ""
+    comment: str = ""
+
+
+class Plan(Model):
+    summary: str
+    status: Literal["submitted", "approved", "returned"]
+    comment: str = ""
+
+
+class ProgressReport(Model):
+    progress_pct: int
+    summary: str
+
+
+class Conclusion(Model):
+    summary: str
+    results: tuple[IndicatorResult, ...]
+    status: Literal["submitted", "approved", "rejected"]
+    comment: str = ""
+
+
+class TopicState(Model):
+    version: int = 0
+    status: Status = "none"
+    topic_id: str = ""
+    title: str = ""
+    description: str = ""
+    category: str = ""
+    org: str = ""
+    proposer: str = ""
+    indicators: tuple[Indicator, ...] = ()
+    due_date: dt.date | None = None
+    reward: Reward | None = None
+    review_comment: str = ""
+    claims_filed: int = 0
+    claim: Claim | None = None
+    plan: Plan | None = None
+    milestones: tuple[Milestone, ...] = ()
+    reports: tuple[ProgressReport, ...] = ()
+    conclusion: Conclusion | None = None
+    withdrawal_reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS[self.status]
+
+    def milestone(self, key: str) -> Milestone | None:
+        return next((m for m in self.milestones if m.key == key), None)
+
+
+initial_state = TopicState()
