@@ -1,0 +1,33 @@
+"""Names and shapes of the activities workflows call. No I/O here, so workflow code may import it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+APPEND_EVENTS = "append_events"
+STREAM_CONFLICT = "StreamConflict"
+
+
+@dataclass(frozen=True)
+class EventToAppend:
+    event_id: str
+    event_type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    occurred_at: datetime
+    schema_version: int = 1
+
+
+@dataclass(frozen=True)
+class AppendEventsInput:
+    stream_id: str
+    expected_version: int
+    events: list[EventToAppend] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AppendEventsOutput:
+    stream_version: int
+    positions: list[int]

@@ -1,0 +1,128 @@
+"""Random command sequences through the decider: never an invalid state, and folding the events reproduces it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain import Actor, Context, DomainError, decide, evolve, fold, initial_state
+from domain import commands as c
+from domain.state import STATE_LABELS, TERMINAL, TopicState
+
+NOW = dt.datetime(2026, 3, 1, 4, tzinfo=dt.timezone.utc)
+TODAY = dt.date(2026, 3, 1)
+
+ACTORS = [
+    Actor(sub="p", role="branch", org="HQ/SX"),
+    Actor(sub="m", role="manager", org="HQ/SX"),
+    Actor(sub="m2", role="manager", org="HQ/BJ"),
+    Actor(sub="cm", role="committee", org="HQ"),
+    Actor(sub="bz", role="business", org="HQ/SX"),
+    Actor(sub="b1", role="branch", org="HQ/SX/TY/B1"),
+    Actor(sub="b2", role="branch", org="HQ/SX/TY/B2"),
+    Actor(sub="au", role="auditor", org="HQ"),
+]
+
+INDICATOR = {"name": "准时率", "target": 98.5, "unit": "%"}
+CONTENT = dict(title="t", category="服务质量", indicators=[INDICATOR], due_date=TODAY + dt.timedelta(days=200))
+
+ALL_COMMANDS = [
+    c.ProposeTopic(topic_id="T1", org="HQ/SX", **CONTENT), c.ReviseProposal(**CONTENT),
+    c.ReviewProposal(decision="approve"), c.ReviewProposal(decision="return"), c.PublishTopic(),
+    c.ClaimTopic(org="HQ/SX/TY/B1"), c.ClaimTopic(org="HQ/SX/TY/B2"), c.ClaimTopic(org="HQ/BJ/X"),
+    *[c.DecideClaim(claim_id=i, decision=d) for i in ("C1", "C2", "C3") for d in ("confirm", "reject")],
+    c.SubmitPlan(summary="s", milestones=[
+        {"key": "m1", "title": "a", "due_date": TODAY + dt.timedelta(days=30)},
+        {"key": "m2", "title": "b", "due_date": TODAY + dt.timedelta(days=90)}]),
+    c.DecidePlan(decision="approve"), c.DecidePlan(decision="return"),
+    *[c.SubmitMilestoneCompletion(key=k, evidence="e") for k in ("m1", "m2", "m9")],
+    *[c.DecideMilestone(key=k, decision=d) for k in ("m1", "m2") for d in ("approve", "approve", "return")],
+    c.ReportProgress(progress_pct=50, summary="s"),
+    c.SubmitConclusion(summary="s", results=[{"indicator": "准时率", "actual": 99}]),
+    c.DecideConclusion(decision="approve"), c.DecideConclusion(decision="reject"),
+    c.WithdrawTopic(reason="r"),
+]
+ALL_MOVES = [(command, actor) for command in ALL_COMMANDS for actor in ACTORS]
+
+
+def accepted(state: TopicState, move: tuple[c.Command, Actor]) -> bool:
+    try:
+        decide(state, move[0], Context(actor=move[1], now=NOW))
+        return True
+    except DomainError:
+        return False
+
+
+def draw_steps(data, max_steps: int = 60) -> list[tuple[c.Command, Actor]]:
+    """Mostly moves the state accepts (so runs go deep), sometimes a withdrawal or any move at all (so rejections are tried)."""
+    state, steps = initial_state, []
+    for _ in range(data.draw(st.integers(0, max_steps))):
+        legal = [m for m in ALL_MOVES if accepted(state, m)]
+        progress = [m for m in legal if not isinstance(m[0], c.WithdrawTopic)]
+        roll = data.draw(st.integers(0, 19))
+        pool = progress if progress and roll < 17 else legal if legal and roll < 18 else ALL_MOVES
+        move = data.draw(st.sampled_from(pool))
+        steps.append(move)
+        if accepted(state, move):
+            state = fold(decide(state, move[0], Context(actor=move[1], now=NOW)), state)
+    return steps
+
+
+def assert_valid(state: TopicState) -> None:
+    assert state.status in STATE_LABELS
+    if state.status in {"none", "proposed", "returned", "reviewed", "open"}:
+        assert state.claim is None
+    if state.status == "claim_pending":
+        assert state.claim is not None and state.claim.status == "pending"
+    if state.status in {"claimed", "plan_submitted", "in_progress", "concluding", "concluded"}:
+        assert state.claim is not None and state.claim.status == "confirmed"
+    if state.status in {"plan_submitted", "in_progress", "concluding", "concluded"}:
+        assert state.plan is not None and state.milestones
+    if state.status in {"concluding", "concluded"}:
+        assert all(m.status == "approved" for m in state.milestones)
+    assert (state.status == "concluded") == (state.conclusion is not None and state.conclusion.status == "approved")
+    if state.claim is not None:
+        assert state.claim.org.startswith(state.org + "/") or state.claim.org == state.org
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_no_command_sequence_reaches_an_invalid_state(data):
+    steps = draw_steps(data)
+    state, recorded = initial_state, []
+    for command, actor in steps:
+        before = state
+        try:
+            events = decide(state, command, Context(actor=actor, now=NOW))
+        except DomainError:
+            assert state is before
+            continue
+        assert events, "an accepted command always records something"
+        assert before.status not in TERMINAL, "a concluded or withdrawn topic accepts nothing"
+        for event in events:
+            state = evolve(state, event)
+        recorded.extend(events)
+        assert_valid(state)
+    assert state.version == len(recorded)
+    assert fold(recorded) == state
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_events_survive_serialisation(data):
+    steps = draw_steps(data)
+    """What the log stores (JSON) folds back to the same state."""
+    from domain import event_from_data
+
+    state, recorded = initial_state, []
+    for command, actor in steps:
+        try:
+            events = decide(state, command, Context(actor=actor, now=NOW))
+        except DomainError:
+            continue
+        for event in events:
+            state = evolve(state, event)
+            recorded.append((event.event_type, event.to_data()))
+    assert fold(event_from_data(t, d) for t, d in recorded) == state

@@ -1,0 +1,147 @@
+"""TopicWorkflow: one durable workflow per topic, from 点题 to 结题. Commands arrive as Workflow Updates."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    import pydantic
+
+    from activities.contracts import APPEND_EVENTS, STREAM_CONFLICT, AppendEventsInput, AppendEventsOutput, EventToAppend
+    from domain import Actor, Command, Context, DomainError, TopicState, command_from_payload, decide, evolve
+    from domain.errors import InvalidCommand
+    from domain.events import Event
+    from domain.state import TERMINAL
+    from workflows.contracts import (
+        DOMAIN_ERROR, EXECUTE_UPDATE, STATE_QUERY, TOPIC_CATEGORY, TOPIC_ORG, TOPIC_STATE,
+        CommandInput, CommandOutcome, TopicWorkflowInput, stream_id,
+    )
+
+EVENT_ID_NAMESPACE = uuid.UUID("5b0c3f0e-7f39-4c59-9a55-3d1f0a8c2e11")
+MAX_REMEMBERED_ANSWERS = 200
+APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10),
+                           non_retryable_error_types=[STREAM_CONFLICT])
+
+
+def event_id(stream: str, version: int) -> str:
+    """Deterministic, so a retried append can only ever write the same event."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{stream}/{version}"))
+
+
+def rejection(error: DomainError) -> ApplicationError:
+    return ApplicationError(error.message, error.as_dict(), type=DOMAIN_ERROR, non_retryable=True)
+
+
+@workflow.defn(name="TopicWorkflow")
+class TopicWorkflow:
+    @workflow.init
+    def __init__(self, params: TopicWorkflowInput) -> None:
+        self._params = params
+        self._state = TopicState.model_validate(params.state) if params.state else TopicState()
+        self._answered: dict[str, dict[str, Any]] = dict(params.answered)
+        self._lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, params: TopicWorkflowInput) -> dict[str, Any]:
+        await workflow.wait_condition(lambda: self._finished() or workflow.info().is_continue_as_new_suggested())
+        if not self._finished():
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(self._carry_over())
+        try:
+            await workflow.wait_condition(lambda: False, timeout=params.linger)
+        except asyncio.TimeoutError:
+            pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state.model_dump(mode="json")
+
+    @workflow.query(name=STATE_QUERY)
+    def state(self) -> dict[str, Any]:
+        return self._state.model_dump(mode="json")
+
+    @workflow.update(name=EXECUTE_UPDATE)
+    async def execute(self, request: CommandInput) -> CommandOutcome:
+        async with self._lock:
+            key = workflow.current_update_info().id
+            if key in self._answered:
+                return CommandOutcome(**self._answered[key])
+            try:
+                events = self._decide(request)
+            except DomainError as error:
+                raise rejection(error) from None
+            await self._record(events, request, key)
+            outcome = CommandOutcome(
+                topic_id=self._state.topic_id, version=self._state.version,
+                state=self._state.model_dump(mode="json"), events=[e.event_type for e in events],
+            )
+            self._remember(key, outcome)
+            return outcome
+
+    @execute.validator
+    def validate(self, request: CommandInput) -> None:
+        """Reject an illegal command before anything is written to history."""
+        if workflow.current_update_info().id in self._answered:
+            return
+        try:
+            self._decide(request)
+        except DomainError as error:
+            raise rejection(error) from None
+
+    def _decide(self, request: CommandInput) -> list[Event]:
+        try:
+            command: Command = command_from_payload(request.command)
+            actor = Actor.model_validate(request.actor)
+        except (pydantic.ValidationError, KeyError) as error:
+            raise InvalidCommand("command.malformed", f"the command could not be read: {error}") from None
+        ctx = Context(actor=actor, now=workflow.now(), timezone=self._params.timezone)
+        return decide(self._state, command, ctx)
+
+    async def _record(self, events: list[Event], request: CommandInput, key: str) -> None:
+        """Append through the activity first; only then does the state move."""
+        stream = stream_id(self._params.topic_id)
+        info = workflow.info()
+        metadata = {
+            "actor": request.actor, "correlation_id": request.correlation_id, "causation_id": key,
+            "command": request.command.get("type"), "workflow_id": info.workflow_id, "run_id": info.run_id,
+        }
+        now = workflow.now()
+        base = self._state.version
+        batch = [
+            EventToAppend(event_id=event_id(stream, base + i), event_type=e.event_type, data=e.to_data(),
+                          metadata=metadata, occurred_at=now)
+            for i, e in enumerate(events, start=1)
+        ]
+        await workflow.execute_activity(
+            APPEND_EVENTS, AppendEventsInput(stream_id=stream, expected_version=base, events=batch),
+            result_type=AppendEventsOutput, start_to_close_timeout=timedelta(seconds=30), retry_policy=APPEND_RETRY,
+        )
+        for e in events:
+            self._state = evolve(self._state, e)
+        self._publish_search_attributes()
+
+    def _publish_search_attributes(self) -> None:
+        s = self._state
+        workflow.upsert_search_attributes(
+            [TOPIC_STATE.value_set(s.status), TOPIC_ORG.value_set(s.org), TOPIC_CATEGORY.value_set(s.category)]
+        )
+
+    def _remember(self, key: str, outcome: CommandOutcome) -> None:
+        self._answered[key] = {"topic_id": outcome.topic_id, "version": outcome.version,
+                               "state": outcome.state, "events": outcome.events}
+        while len(self._answered) > MAX_REMEMBERED_ANSWERS:
+            self._answered.pop(next(iter(self._answered)))
+
+    def _finished(self) -> bool:
+        return self._state.status in TERMINAL
+
+    def _carry_over(self) -> TopicWorkflowInput:
+        return TopicWorkflowInput(
+            topic_id=self._params.topic_id, timezone=self._params.timezone, linger=self._params.linger,
+            state=self._state.model_dump(mode="json"), answered=self._answered,
+        )
