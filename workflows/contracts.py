@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from temporalio.common import SearchAttributeKey
@@ -31,7 +30,7 @@ class TopicWorkflowInput:
     topic_id: str
     timezone: str = "Asia/Shanghai"
     # How long a concluded or withdrawn topic keeps answering retried commands before its workflow closes.
-    linger: timedelta = timedelta(days=7)
+    linger_seconds: int = 7 * 24 * 3600
     # Carried over by continue-as-new:
     state: dict[str, Any] | None = None
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)

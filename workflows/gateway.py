@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -49,13 +49,14 @@ class TopicGateway:
         """点题: update-with-start, so the workflow and its first event come into being together."""
         start = WithStartWorkflowOperation(
             TopicWorkflow.run,
-            TopicWorkflowInput(topic_id=command.topic_id, timezone=self._timezone, linger=self._linger),
+            TopicWorkflowInput(topic_id=command.topic_id, timezone=self._timezone,
+                               linger_seconds=int(self._linger.total_seconds())),
             id=workflow_id(command.topic_id), task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes([
-                TOPIC_STATE.value_set("proposed"), TOPIC_ORG.value_set(command.org),
-                TOPIC_CATEGORY.value_set(command.category),
+                SearchAttributePair(TOPIC_STATE, "proposed"), SearchAttributePair(TOPIC_ORG, command.org),
+                SearchAttributePair(TOPIC_CATEGORY, command.category),
             ]),
         )
         request = self._request(command, actor, correlation_id)

@@ -55,7 +55,7 @@ class TopicWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(self._carry_over())
         try:
-            await workflow.wait_condition(lambda: False, timeout=params.linger)
+            await workflow.wait_condition(lambda: False, timeout=timedelta(seconds=params.linger_seconds))
         except asyncio.TimeoutError:
             pass
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -142,6 +142,6 @@ class TopicWorkflow:
 
     def _carry_over(self) -> TopicWorkflowInput:
         return TopicWorkflowInput(
-            topic_id=self._params.topic_id, timezone=self._params.timezone, linger=self._params.linger,
+            topic_id=self._params.topic_id, timezone=self._params.timezone, linger_seconds=self._params.linger_seconds,
             state=self._state.model_dump(mode="json"), answered=self._answered,
         )

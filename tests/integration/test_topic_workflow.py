@@ -13,7 +13,7 @@ from domain import commands as c
 from domain.commands import Context
 from tests import factories as f
 from tests.fixtures.temporal import topic_worker
-from workflows.contracts import stream_id, workflow_id
+from workflows.contracts import TOPIC_ORG, TOPIC_STATE, stream_id, workflow_id
 
 
 def new_id() -> str:
@@ -56,9 +56,8 @@ async def test_workflow_state_query_and_search_attributes(worker, gateway, tempo
     assert state is not None and state.status == "claim_pending"
     assert await gateway.current_state("T-NOPE") is None
     desc = await temporal_env.client.get_workflow_handle(workflow_id(topic_id)).describe()
-    assert desc.typed_search_attributes.get(
-        next(k for k in desc.typed_search_attributes.search_attributes if k.key.name == "TopicState").key
-    ) == "claim_pending"
+    assert desc.typed_search_attributes.get(TOPIC_STATE) == "claim_pending"
+    assert desc.typed_search_attributes.get(TOPIC_ORG) == f.PROVINCE
 
 
 def probes(topic_id: str) -> list[tuple[c.Command, Actor]]:
