@@ -53,7 +53,7 @@ class TopicGateway:
                                linger_seconds=int(self._linger.total_seconds())),
             id=workflow_id(command.topic_id), task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(TOPIC_STATE, "proposed"), SearchAttributePair(TOPIC_ORG, command.org),
                 SearchAttributePair(TOPIC_CATEGORY, command.category),

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
 
 EVENT_ID_NAMESPACE = uuid.UUID("5b0c3f0e-7f39-4c59-9a55-3d1f0a8c2e11")
 MAX_REMEMBERED_ANSWERS = 200
+NEVER_PROPOSED = "NeverProposed"
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10),
                            non_retryable_error_types=[STREAM_CONFLICT])
 
@@ -50,6 +51,12 @@ class TopicWorkflow:
 
     @workflow.run
     async def run(self, params: TopicWorkflowInput) -> dict[str, Any]:
+        # Update-with-start starts the workflow even when its first update (the proposal) is rejected:
+        # such a run has nothing to hold, so it fails at once and the id may be used again.
+        await workflow.wait_condition(lambda: self._state.status != "none" or workflow.all_handlers_finished())
+        if self._state.status == "none":
+            raise ApplicationError(f"topic {params.topic_id} was never proposed: its proposal was rejected",
+                                   type=NEVER_PROPOSED, non_retryable=True)
         await workflow.wait_condition(lambda: self._finished() or workflow.info().is_continue_as_new_suggested())
         if not self._finished():
             await workflow.wait_condition(workflow.all_handlers_finished)

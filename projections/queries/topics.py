@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,9 +26,9 @@ _LIST_COLUMNS = (
 
 
 class TopicQueries:
-    def __init__(self, engine: AsyncEngine, event_store: EventStore) -> None:
+    def __init__(self, engine: AsyncEngine, pool: asyncpg.Pool) -> None:
         self._engine = engine
-        self._store = event_store
+        self._store = EventStore(pool)
 
     async def list_topics(
         self, viewer_org: str, *, state: str | Collection[str] | None = None, org: str | None = None,

@@ -236,19 +236,19 @@ async def test_topic_row_is_the_folded_state_of_its_stream(event_store, pool, en
     assert row["proposed_at"] == at("2025-03-03")
     assert row["updated_at"] == topic.log[-1][1]
 
-    detail = await TopicQueries(engine, event_store).get_topic("T-1")
+    detail = await TopicQueries(engine, event_store.pool).get_topic("T-1")
     assert (detail["id"], detail["state"], detail["state_label"]) == ("T-1", "concluded", "已结题")
     assert detail["claim"]["org"] == "HQ/SX/TY/B1" and detail["claim"]["status"] == "confirmed"
     assert [m["status"] for m in detail["milestones"]] == ["approved"]
     assert detail["reports"] == [{"progress_pct": 60, "summary": "过半"}]
-    assert await TopicQueries(engine, event_store).get_topic("nope") is None
+    assert await TopicQueries(engine, event_store.pool).get_topic("nope") is None
 
 
 async def test_topic_history_lists_every_event_with_actor_and_hash_chain(event_store, pool, engine):
     topic = TopicDriver(event_store, "T-1", "HQ/SX", claim_org="HQ/SX/TY/B1")
     await topic.walk(CLAIMED, at("2025-03-03"))
 
-    history = await TopicQueries(engine, event_store).topic_history("T-1")
+    history = await TopicQueries(engine, event_store.pool).topic_history("T-1")
 
     assert [h["type"] for h in history] == [e.event_type for e, _ in topic.log]
     assert [h["version"] for h in history] == [1, 2, 3, 4, 5]
@@ -257,7 +257,7 @@ async def test_topic_history_lists_every_event_with_actor_and_hash_chain(event_s
     assert history[3]["data"]["org"] == "HQ/SX/TY/B1"
     assert history[0]["prev_hash"] is None
     assert all(later["prev_hash"] == earlier["hash"] for earlier, later in zip(history, history[1:], strict=False))
-    assert await TopicQueries(engine, event_store).topic_history("nope") == []
+    assert await TopicQueries(engine, event_store.pool).topic_history("nope") == []
 
 
 async def test_claims_rejections_and_withdrawal_show_in_the_row(event_store, pool):
@@ -464,7 +464,7 @@ async def test_a_viewer_sees_its_subtree_its_claims_and_published_topics_from_ab
         event_store, pool, engine, viewer):
     await _visibility_fixture(event_store)
     await Projector(pool).catch_up()
-    queries = TopicQueries(engine, event_store)
+    queries = TopicQueries(engine, event_store.pool)
 
     rows, cursor = await queries.list_topics(viewer)
 
@@ -478,7 +478,7 @@ async def test_list_filters_mean_subtrees_and_search_ignores_case(event_store, p
     searched = TopicDriver(event_store, "SEARCH", "HQ/SX/TY", title="Raise ON-TIME delivery")
     await searched.walk(["propose"], at("2025-03-05"))
     await Projector(pool).catch_up()
-    queries = TopicQueries(engine, event_store)
+    queries = TopicQueries(engine, event_store.pool)
 
     async def ids(**filters) -> set[str]:
         return {r["id"] for r in (await queries.list_topics("HQ", **filters))[0]}
@@ -505,7 +505,7 @@ async def test_list_filters_mean_subtrees_and_search_ignores_case(event_store, p
 async def test_pages_follow_the_keyset_order_without_repeats(event_store, pool, engine):
     await seed_topics(event_store, 25)
     await Projector(pool).catch_up()
-    queries = TopicQueries(engine, event_store)
+    queries = TopicQueries(engine, event_store.pool)
     everything, _ = await queries.list_topics("HQ", limit=100)
 
     pages, cursor = [], None

@@ -150,3 +150,20 @@ async def test_commands_to_an_unknown_topic_are_not_found(worker, gateway):
     with pytest.raises(DomainError) as raised:
         await gateway.execute("T-MISSING", c.PublishTopic(), f.committee)
     assert raised.value.kind == "not_found"
+
+
+async def test_a_rejected_proposal_leaves_no_running_workflow_and_can_be_corrected(worker, gateway, temporal_env):
+    from temporalio.client import WorkflowExecutionStatus
+
+    topic_id = new_id()
+    with pytest.raises(DomainError) as raised:
+        await gateway.propose(f.propose(topic_id), f.manager.model_copy(update={"role": "auditor"}), "k")
+    assert raised.value.kind == "forbidden"
+    handle = temporal_env.client.get_workflow_handle(workflow_id(topic_id))
+    for _ in range(50):
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            break
+        await asyncio.sleep(0.1)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
+    corrected = await gateway.propose(f.propose(topic_id), f.proposer, "k")
+    assert corrected.state["status"] == "proposed"

@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI app, bearer-token auth, one router per resource."""

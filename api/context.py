@@ -1,0 +1,19 @@
+"""What the API needs from the outside world, opened by the composition root and handed to `create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import temporalio.client
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+@dataclass
+class ApiContext:
+    temporal: temporalio.client.Client
+    task_queue: str
+    engine: AsyncEngine
+    pool: asyncpg.Pool
+    jwt_secret: str
+    timezone: str = "Asia/Shanghai"

@@ -1,0 +1,1 @@
+"""Request bodies (`XxxCreate`, `XxxDecision`…) and responses (`XxxPublic`)."""
