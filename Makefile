@@ -1,7 +1,7 @@
 # Two commands: `make dev` runs Lingti on this machine, `make test` runs every test.
 # Both create .venv (Python 3.11) and install the project into it when pyproject.toml changes.
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 

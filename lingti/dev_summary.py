@@ -38,10 +38,10 @@ def print_summary(settings: Settings, database_url: str, temporal_address: str, 
 
 def token_command(settings: Settings) -> str:
     """A command line that prints an admin token valid against this dev stack."""
-    prefix = "LINGTI_MODE=dev"
+    prefix = ""
     if settings.data_dir != Path(".lingti").resolve():
-        prefix += f" LINGTI_DATA_DIR={shlex.quote(str(settings.data_dir))}"
-    return f"{prefix} {_lingti_executable()} token --sub admin --role admin --org HQ"
+        prefix = f"LINGTI_DATA_DIR={shlex.quote(str(settings.data_dir))} "
+    return f"{prefix}{_lingti_executable()} token --sub admin --role admin --org HQ"
 
 
 def _lingti_executable() -> str:
