@@ -28,8 +28,8 @@ class TopicCommands:
         self._timezone = timezone
 
     async def propose(self, command: ProposeTopic) -> CommandOutcome:
-        """点题. The decider runs here first on the empty state: update-with-start starts the workflow even when
-        its first update is rejected, so a proposal that can only fail must not reach Temporal at all."""
+        """点题. The decider runs here first on the empty state: a proposal that can only fail never reaches Temporal
+        (where update-with-start would start, and at once fail, a workflow for it)."""
         self._bind(command.topic_id, command)
         now = dt.datetime.now(dt.UTC)
         decide(initial_state, command, Context(actor=self._actor, now=now, timezone=self._timezone))
