@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import pytest
@@ -80,7 +81,7 @@ async def test_every_illegal_command_is_rejected_by_the_validator_without_histor
     state = await gateway.current_state(topic_id)
     rejected = 0
     for command, actor in probes(topic_id):
-        ctx = Context(actor=actor, now=temporal_now())
+        ctx = Context(actor=actor, now=dt.datetime.now(dt.timezone.utc))
         try:
             decide(state, command, ctx)
             continue  # legal here: not a probe for this stage
@@ -95,12 +96,6 @@ async def test_every_illegal_command_is_rejected_by_the_validator_without_histor
             rejected += 1
     assert rejected >= 8
     assert (await gateway.current_state(topic_id)).version == state.version
-
-
-def temporal_now():
-    import datetime as dt
-
-    return dt.datetime.now(dt.timezone.utc)
 
 
 async def test_a_retried_update_with_the_same_key_is_answered_once(worker, gateway, event_store):
