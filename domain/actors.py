@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Role = Literal["branch", "business", "manager", "committee", "auditor", "admin"]
+Role = Literal["branch", "business", "manager", "committee", "auditor", "admin", "system"]
+# Roles a token may carry. "system" is the workflow itself acting on its timers, never a user.
 ROLES: tuple[str, ...] = ("branch", "business", "manager", "committee", "auditor", "admin")
 
 ROLE_LABELS = {
@@ -16,6 +17,7 @@ ROLE_LABELS = {
     "committee": "党委",
     "auditor": "集团审计",
     "admin": "管理员",
+    "system": "系统",
 }
 
 
@@ -26,3 +28,6 @@ class Actor(BaseModel):
     role: Role
     org: str
     name: str = ""
+
+
+SYSTEM = Actor(sub="system", role="system", org="HQ", name="领题系统")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain import events as ev
 from domain.commands import Context, DecideMilestone, DecidePlan, ReportProgress, SubmitMilestoneCompletion, SubmitPlan
+from domain.control import resolve_deadline
 from domain.errors import IllegalTransition, InvalidCommand, UnknownItem
 from domain.rules import claimant_org, require_role, require_scope, require_status
 from domain.state import Milestone, Plan, ProgressReport, TopicState
@@ -102,7 +103,8 @@ def _update_milestone(state: TopicState, key: str, **changes: str) -> TopicState
 
 
 def on_milestone_submitted(state: TopicState, e: ev.MilestoneCompletionSubmitted) -> TopicState:
-    return _update_milestone(state, e.key, status="submitted", evidence=e.evidence)
+    reported = _update_milestone(state, e.key, status="submitted", evidence=e.evidence)
+    return resolve_deadline(reported, "milestone", e.key)
 
 
 def on_milestone_approved(state: TopicState, e: ev.MilestoneApproved) -> TopicState:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain import events as ev
+from domain.calendar import quarter_of
 from domain.commands import ClaimTopic, Context, DecideClaim
 from domain.errors import IllegalTransition, InvalidCommand, NotPermitted, UnknownItem
 from domain.orgs import contains, is_valid_path
@@ -30,7 +31,8 @@ def claim(state: TopicState, cmd: ClaimTopic, ctx: Context) -> list[ev.Event]:
             topic_org=state.org, org=cmd.org,
         )
     claim_id = f"C{state.claims_filed + 1}"
-    return [ev.TopicClaimed(claim_id=claim_id, org=cmd.org, note=cmd.note, claimant=ctx.actor.sub)]
+    return [ev.TopicClaimed(claim_id=claim_id, org=cmd.org, note=cmd.note, claimant=ctx.actor.sub,
+                            claimant_name=ctx.actor.name)]
 
 
 def decide_claim(state: TopicState, cmd: DecideClaim, ctx: Context) -> list[ev.Event]:
@@ -42,7 +44,8 @@ def decide_claim(state: TopicState, cmd: DecideClaim, ctx: Context) -> list[ev.E
         raise UnknownItem("claim.unknown", f"claim {cmd.claim_id} is not pending on this topic; the pending claim is {pending}",
                           claim_id=cmd.claim_id, pending_claim_id=pending)
     if cmd.decision == "confirm":
-        return [ev.ClaimConfirmed(claim_id=cmd.claim_id, comment=cmd.comment)]
+        # A topic claimed mid-quarter gets its first checkpoint at that quarter's end.
+        return [ev.ClaimConfirmed(claim_id=cmd.claim_id, comment=cmd.comment, first_quarter=quarter_of(ctx.today))]
     return [ev.ClaimRejected(claim_id=cmd.claim_id, comment=cmd.comment)]
 
 
@@ -53,7 +56,8 @@ def on_claimed(state: TopicState, e: ev.TopicClaimed) -> TopicState:
 
 def on_confirmed(state: TopicState, e: ev.ClaimConfirmed) -> TopicState:
     assert state.claim is not None
-    return state.model_copy(update={"status": "claimed", "claim": state.claim.model_copy(update={"status": "confirmed"})})
+    claim_ = state.claim.model_copy(update={"status": "confirmed"})
+    return state.model_copy(update={"status": "claimed", "claim": claim_, "next_checkpoint": e.first_quarter})
 
 
 def on_rejected(state: TopicState, e: ev.ClaimRejected) -> TopicState:

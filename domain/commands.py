@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.actors import Actor
+from domain.policy import DEFAULT_POLICY, ControlPolicy
 from domain.values import IndicatorResult, Indicator, MilestoneSpec, Reward, Text
 
 
@@ -27,6 +28,7 @@ class Context(BaseModel):
     actor: Actor
     now: dt.datetime
     timezone: str = "Asia/Shanghai"
+    policy: ControlPolicy = Field(default_factory=lambda: DEFAULT_POLICY)  # shared, never deep-copied
 
     @property
     def today(self) -> dt.date:
@@ -123,12 +125,53 @@ class WithdrawTopic(Command):
     reason: str = Field(min_length=1, max_length=5000)
 
 
+# 季度管控 and 分级督办 ----------------------------------------------------------------------------
+
+Quarter = Field(pattern=r"^[0-9]{4}Q[1-4]$")
+
+
+class OpenCheckpoint(Command):
+    """Opens a quarter's checkpoint: by the schedule at quarter end, or now by a control meeting (季度管控会)."""
+
+    quarter: str = Quarter
+    report_due: dt.datetime | None = None
+
+
+class FileCheckpointReport(Command):
+    quarter: str = Quarter
+    progress_pct: int = Field(ge=0, le=100)
+    summary: str = Field(min_length=1, max_length=5000)
+    indicators: tuple[IndicatorResult, ...] = Field(default=(), max_length=20)
+
+
+class AssessCheckpoint(Command):
+    quarter: str = Quarter
+    score: float = Field(ge=0, le=100)
+    rating: Literal["on_track", "at_risk", "off_track"]
+    comment: str = Text
+
+
+class MarkCheckpointMissed(Command):
+    quarter: str = Quarter
+
+
+class MarkDeadlineMissed(Command):
+    kind: Literal["milestone", "topic"]
+    key: str
+
+
+class Escalate(Command):
+    kind: Literal["milestone", "topic"]
+    key: str
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
     cls.__name__: cls
     for cls in (
         ProposeTopic, ReviseProposal, ReviewProposal, PublishTopic, ClaimTopic, DecideClaim,
         SubmitPlan, DecidePlan, SubmitMilestoneCompletion, DecideMilestone, ReportProgress,
-        SubmitConclusion, DecideConclusion, WithdrawTopic,
+        SubmitConclusion, DecideConclusion, WithdrawTopic, OpenCheckpoint, FileCheckpointReport,
+        AssessCheckpoint, MarkCheckpointMissed, MarkDeadlineMissed, Escalate,
     )
 }
 

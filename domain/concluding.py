@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain import events as ev
 from domain.commands import Context, DecideConclusion, SubmitConclusion, WithdrawTopic
+from domain.control import resolve_deadline
 from domain.errors import IllegalTransition, InvalidCommand
 from domain.rules import claimant_org, require_role, require_scope, require_status
 from domain.state import ACTIVE, Conclusion, TopicState
@@ -45,7 +46,8 @@ def withdraw(state: TopicState, cmd: WithdrawTopic, ctx: Context) -> list[ev.Eve
 
 def on_conclusion_submitted(state: TopicState, e: ev.ConclusionSubmitted) -> TopicState:
     conclusion = Conclusion(summary=e.summary, results=e.results, status="submitted")
-    return state.model_copy(update={"status": "concluding", "conclusion": conclusion})
+    submitted = state.model_copy(update={"status": "concluding", "conclusion": conclusion})
+    return resolve_deadline(submitted, "topic", "topic")
 
 
 def _conclusion_decided(state: TopicState, status: str, verdict: str, comment: str) -> TopicState:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,6 +12,10 @@ from domain.values import IndicatorResult, Indicator, MilestoneSpec, Reward
 
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The shape `to_data` writes; the log's `schema_version`. Older versions are upcast when read
+    # (eventstore/upcasting.py; the steps are registered in projections/upcasts.py).
+    SCHEMA_VERSION: ClassVar[int] = 1
 
     @property
     def event_type(self) -> str:
@@ -63,15 +67,19 @@ class TopicPublished(Event):
 class TopicClaimed(Event):
     """A branch asked to take the topic on; the business department still has to confirm."""
 
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2 added claimant_name (v1 rows: see topic_claimed_v1_to_v2)
+
     claim_id: str
     org: str
     note: str
     claimant: str
+    claimant_name: str = ""  # the claimant's display name (Actor.name)
 
 
 class ClaimConfirmed(Event):
     claim_id: str
     comment: str
+    first_quarter: str = ""  # the quarter whose end opens the first checkpoint (absent in early events)
 
 
 class ClaimRejected(Event):
@@ -136,6 +144,58 @@ class TopicWithdrawn(Event):
     previous_state: str
 
 
+# 季度管控 and 分级督办 ----------------------------------------------------------------------------
+
+
+class CheckpointOpened(Event):
+    quarter: str
+    report_due: dt.datetime
+    convened_by: str  # "schedule" (quarter end) or the sub of the manager who convened a control meeting
+
+
+class CheckpointReported(Event):
+    quarter: str
+    progress_pct: int
+    summary: str
+    indicators: tuple[IndicatorResult, ...]
+
+
+class CheckpointAssessed(Event):
+    quarter: str
+    score: float
+    rating: str
+    comment: str
+
+
+class CheckpointMissed(Event):
+    """No report by the deadline: the checkpoint scores 0."""
+
+    quarter: str
+
+
+class ReminderInterviewRequired(Event):
+    """约谈提醒: two checkpoints missed in a row."""
+
+    quarters: tuple[str, ...]
+    org: str
+
+
+class DeadlineMissed(Event):
+    kind: str  # "milestone" or "topic"
+    key: str
+    due_date: dt.date
+    missed_at: dt.datetime
+
+
+class Escalated(Event):
+    """分级督办: an overdue item goes one organisation level up."""
+
+    kind: str
+    key: str
+    level: int
+    to_org: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -143,8 +203,19 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TopicClaimed, ClaimConfirmed, ClaimRejected, PlanSubmitted, PlanApproved, PlanReturned,
         MilestoneCompletionSubmitted, MilestoneApproved, MilestoneReturned, ProgressReported,
         ConclusionSubmitted, ConclusionApproved, ConclusionRejected, TopicWithdrawn,
+        CheckpointOpened, CheckpointReported, CheckpointAssessed, CheckpointMissed, ReminderInterviewRequired,
+        DeadlineMissed, Escalated,
     )
 }
+
+
+def topic_claimed_v1_to_v2(data: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """TopicClaimed v1 had no `claimant_name`: take the name of the actor who recorded it (the claimant)."""
+    actor = metadata.get("actor") or {}
+    if not data.get("claimant_name"):
+        same = isinstance(actor, dict) and actor.get("sub") == data.get("claimant")
+        data["claimant_name"] = (actor.get("name") or "") if same else ""
+    return data
 
 
 def event_from_data(event_type: str, data: dict[str, Any]) -> Event:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from domain import breaking, claiming, concluding, setting
+from domain import breaking, claiming, concluding, control, setting
 from domain import commands as cmd
 from domain import events as ev
 from domain.state import TopicState, initial_state
@@ -25,6 +25,12 @@ _DECIDERS: dict[type[cmd.Command], Callable[[TopicState, Any, cmd.Context], list
     cmd.SubmitConclusion: concluding.submit_conclusion,
     cmd.DecideConclusion: concluding.decide_conclusion,
     cmd.WithdrawTopic: concluding.withdraw,
+    cmd.OpenCheckpoint: control.open_checkpoint,
+    cmd.FileCheckpointReport: control.file_report,
+    cmd.AssessCheckpoint: control.assess,
+    cmd.MarkCheckpointMissed: control.mark_missed,
+    cmd.MarkDeadlineMissed: control.mark_deadline_missed,
+    cmd.Escalate: control.escalate,
 }
 
 _EVOLVERS: dict[type[ev.Event], Callable[[TopicState, Any], TopicState]] = {
@@ -47,6 +53,13 @@ _EVOLVERS: dict[type[ev.Event], Callable[[TopicState, Any], TopicState]] = {
     ev.ConclusionApproved: concluding.on_conclusion_approved,
     ev.ConclusionRejected: concluding.on_conclusion_rejected,
     ev.TopicWithdrawn: concluding.on_withdrawn,
+    ev.CheckpointOpened: control.on_checkpoint_opened,
+    ev.CheckpointReported: control.on_checkpoint_reported,
+    ev.CheckpointAssessed: control.on_checkpoint_assessed,
+    ev.CheckpointMissed: control.on_checkpoint_missed,
+    ev.ReminderInterviewRequired: control.on_reminder,
+    ev.DeadlineMissed: control.on_deadline_missed,
+    ev.Escalated: control.on_escalated,
 }
 
 

@@ -75,6 +75,36 @@ class Conclusion(Model):
     comment: str = ""
 
 
+class Checkpoint(Model):
+    """One quarter's control checkpoint (季度管控)."""
+
+    quarter: str
+    report_due: dt.datetime
+    status: Literal["open", "reported", "assessed", "missed"] = "open"
+    progress_pct: int | None = None
+    summary: str = ""
+    indicators: tuple[IndicatorResult, ...] = ()
+    score: float | None = None
+    rating: str = ""
+    comment: str = ""
+
+
+class Deadline(Model):
+    """A due date that passed without completion, and how far up it has been escalated (分级督办)."""
+
+    kind: Literal["milestone", "topic"]
+    key: str
+    due_date: dt.date
+    missed_at: dt.datetime
+    level: int = 0
+    escalated_to: str = ""
+    resolved: bool = False
+
+
+# Claimed topics being worked on: quarterly checkpoints open and due dates run.
+CONTROLLED: frozenset[str] = frozenset({"claimed", "plan_submitted", "in_progress"})
+
+
 class TopicState(Model):
     version: int = 0
     status: Status = "none"
@@ -95,6 +125,10 @@ class TopicState(Model):
     reports: tuple[ProgressReport, ...] = ()
     conclusion: Conclusion | None = None
     withdrawal_reason: str = ""
+    next_checkpoint: str = ""  # the quarter whose end opens the next checkpoint
+    checkpoints: tuple[Checkpoint, ...] = ()
+    deadlines: tuple[Deadline, ...] = ()
+    reminder_interviews: int = 0
 
     @property
     def label(self) -> str:
@@ -102,6 +136,12 @@ class TopicState(Model):
 
     def milestone(self, key: str) -> Milestone | None:
         return next((m for m in self.milestones if m.key == key), None)
+
+    def checkpoint(self, quarter: str) -> Checkpoint | None:
+        return next((c for c in self.checkpoints if c.quarter == quarter), None)
+
+    def deadline(self, kind: str, key: str) -> Deadline | None:
+        return next((d for d in self.deadlines if d.kind == kind and d.key == key), None)
 
 
 initial_state = TopicState()

@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain import Actor, Command, DomainError, TopicState
 from domain.commands import ProposeTopic
+from domain.policy import ControlPolicy
 from domain.errors import IllegalTransition, UnknownItem, error_from_dict
 from workflows.contracts import (
     DOMAIN_ERROR, EXECUTE_UPDATE, STATE_QUERY, TOPIC_CATEGORY, TOPIC_ORG, TOPIC_STATE,
@@ -38,11 +39,12 @@ def update_id(actor: Actor, idempotency_key: str | None) -> str:
 
 class TopicGateway:
     def __init__(self, client: Client, task_queue: str, timezone: str = "Asia/Shanghai",
-                 linger: timedelta = timedelta(days=7)) -> None:
+                 linger: timedelta = timedelta(days=7), policy: ControlPolicy | None = None) -> None:
         self._client = client
         self._task_queue = task_queue
         self._timezone = timezone
         self._linger = linger
+        self._policy = policy
 
     async def propose(self, command: ProposeTopic, actor: Actor, idempotency_key: str | None = None,
                       correlation_id: str = "") -> CommandOutcome:
@@ -50,7 +52,8 @@ class TopicGateway:
         start = WithStartWorkflowOperation(
             TopicWorkflow.run,
             TopicWorkflowInput(topic_id=command.topic_id, timezone=self._timezone,
-                               linger_seconds=int(self._linger.total_seconds())),
+                               linger_seconds=int(self._linger.total_seconds()),
+                               policy=self._policy.model_dump(mode="json") if self._policy else None),
             id=workflow_id(command.topic_id), task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,

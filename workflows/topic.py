@@ -16,7 +16,10 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.contracts import APPEND_EVENTS, STREAM_CONFLICT, AppendEventsInput, AppendEventsOutput, EventToAppend
     from domain import Actor, Command, Context, DomainError, TopicState, command_from_payload, decide, evolve
+    from domain.actors import SYSTEM
     from domain.errors import InvalidCommand
+    from domain.policy import DEFAULT_POLICY, ControlPolicy
+    from domain.schedule import due_commands, next_wakeup
     from domain.events import Event
     from domain.state import TERMINAL
     from workflows.contracts import (
@@ -27,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 EVENT_ID_NAMESPACE = uuid.UUID("5b0c3f0e-7f39-4c59-9a55-3d1f0a8c2e11")
 MAX_REMEMBERED_ANSWERS = 200
 NEVER_PROPOSED = "NeverProposed"
+CALENDAR_PATCH = "control-calendar"  # 2026-11: durable timers for checkpoints, deadlines and escalation
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10),
                            non_retryable_error_types=[STREAM_CONFLICT])
 
@@ -48,6 +52,7 @@ class TopicWorkflow:
         self._state = TopicState.model_validate(params.state) if params.state else TopicState()
         self._answered: dict[str, dict[str, Any]] = dict(params.answered)
         self._lock = asyncio.Lock()
+        self._policy = ControlPolicy.model_validate(params.policy) if params.policy else DEFAULT_POLICY
 
     @workflow.run
     async def run(self, params: TopicWorkflowInput) -> dict[str, Any]:
@@ -57,7 +62,10 @@ class TopicWorkflow:
         if self._state.status == "none":
             raise ApplicationError(f"topic {params.topic_id} was never proposed: its proposal was rejected",
                                    type=NEVER_PROPOSED, non_retryable=True)
-        await workflow.wait_condition(lambda: self._finished() or workflow.info().is_continue_as_new_suggested())
+        if workflow.patched(CALENDAR_PATCH):
+            await self._follow_calendar()
+        else:  # histories recorded before the control calendar existed
+            await workflow.wait_condition(lambda: self._finished() or self._should_continue_as_new())
         if not self._finished():
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(self._carry_over())
@@ -67,6 +75,38 @@ class TopicWorkflow:
             pass
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state.model_dump(mode="json")
+
+    async def _follow_calendar(self) -> None:
+        """Sleep on a durable timer until the next instant the calendar asks something, then do it; a command
+        that changes the state wakes the loop early so the next instant is recomputed."""
+        while not self._finished() and not self._should_continue_as_new():
+            wake = next_wakeup(self._state, self._policy, self._params.timezone)
+            if wake is None or wake > workflow.now():
+                version = self._state.version
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._state.version != version or self._finished() or self._should_continue_as_new(),
+                        timeout=wake - workflow.now() if wake else None,
+                    )
+                except asyncio.TimeoutError:
+                    pass
+            await self._run_due_commands()
+
+    async def _run_due_commands(self) -> None:
+        async with self._lock:
+            for command in due_commands(self._state, workflow.now(), self._policy, self._params.timezone):
+                request = CommandInput(command=command.to_payload(), actor=SYSTEM.model_dump(mode="json"),
+                                       correlation_id="schedule")
+                try:
+                    events = self._decide(request)
+                except DomainError as error:  # the calendar asked for something the rules refuse: say so, go on
+                    workflow.logger.warning("scheduled command refused: %s", error.message)
+                    continue
+                if events:
+                    await self._record(events, request, f"schedule:{type(command).__name__}:{self._state.version}")
+
+    def _should_continue_as_new(self) -> bool:
+        return workflow.info().is_continue_as_new_suggested()
 
     @workflow.query(name=STATE_QUERY)
     def state(self) -> dict[str, Any]:
@@ -106,7 +146,7 @@ class TopicWorkflow:
             actor = Actor.model_validate(request.actor)
         except (pydantic.ValidationError, KeyError) as error:
             raise InvalidCommand("command.malformed", f"the command could not be read: {error}") from None
-        ctx = Context(actor=actor, now=workflow.now(), timezone=self._params.timezone)
+        ctx = Context(actor=actor, now=workflow.now(), timezone=self._params.timezone, policy=self._policy)
         return decide(self._state, command, ctx)
 
     async def _record(self, events: list[Event], request: CommandInput, key: str) -> None:
@@ -121,7 +161,7 @@ class TopicWorkflow:
         base = self._state.version
         batch = [
             EventToAppend(event_id=event_id(stream, base + i), event_type=e.event_type, data=e.to_data(),
-                          metadata=metadata, occurred_at=now)
+                          metadata=metadata, occurred_at=now, schema_version=type(e).SCHEMA_VERSION)
             for i, e in enumerate(events, start=1)
         ]
         await workflow.execute_activity(
@@ -150,5 +190,5 @@ class TopicWorkflow:
     def _carry_over(self) -> TopicWorkflowInput:
         return TopicWorkflowInput(
             topic_id=self._params.topic_id, timezone=self._params.timezone, linger_seconds=self._params.linger_seconds,
-            state=self._state.model_dump(mode="json"), answered=self._answered,
+            policy=self._params.policy, state=self._state.model_dump(mode="json"), answered=self._answered,
         )

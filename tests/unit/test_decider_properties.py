@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import Actor, Context, DomainError, decide, evolve, fold, initial_state
+from domain.actors import SYSTEM
 from domain import commands as c
 from domain.state import STATE_LABELS, TERMINAL, TopicState
 
@@ -23,6 +24,7 @@ ACTORS = [
     Actor(sub="b1", role="branch", org="HQ/SX/TY/B1"),
     Actor(sub="b2", role="branch", org="HQ/SX/TY/B2"),
     Actor(sub="au", role="auditor", org="HQ"),
+    SYSTEM,
 ]
 
 INDICATOR = {"name": "准时率", "target": 98.5, "unit": "%"}
@@ -43,7 +45,15 @@ ALL_COMMANDS = [
     c.SubmitConclusion(summary="s", results=[{"indicator": "准时率", "actual": 99}]),
     c.DecideConclusion(decision="approve"), c.DecideConclusion(decision="reject"),
     c.WithdrawTopic(reason="r"),
+    *[c.OpenCheckpoint(quarter=q) for q in ("2026Q1", "2026Q2")],
+    c.FileCheckpointReport(quarter="2026Q1", progress_pct=30, summary="s"),
+    c.AssessCheckpoint(quarter="2026Q1", score=80, rating="on_track"),
+    *[c.MarkCheckpointMissed(quarter=q) for q in ("2026Q1", "2026Q2")],
+    c.MarkDeadlineMissed(kind="milestone", key="m1"), c.MarkDeadlineMissed(kind="topic", key="topic"),
+    c.Escalate(kind="milestone", key="m1"), c.Escalate(kind="topic", key="topic"),
 ]
+# Commands that may legitimately record nothing: repeating them changes nothing (idempotent by design).
+IDEMPOTENT = (c.OpenCheckpoint, c.MarkCheckpointMissed, c.MarkDeadlineMissed, c.Escalate)
 ALL_MOVES = [(command, actor) for command in ALL_COMMANDS for actor in ACTORS]
 
 
@@ -85,6 +95,10 @@ def assert_valid(state: TopicState) -> None:
     assert (state.status == "concluded") == (state.conclusion is not None and state.conclusion.status == "approved")
     if state.claim is not None:
         assert state.claim.org.startswith(state.org + "/") or state.claim.org == state.org
+    if state.checkpoints or state.deadlines:
+        assert state.claim is not None and state.claim.status == "confirmed"
+    assert all(0 <= d.level <= 2 for d in state.deadlines)
+    assert len({cp.quarter for cp in state.checkpoints}) == len(state.checkpoints)
 
 
 @settings(max_examples=200, deadline=None)
@@ -99,7 +113,7 @@ def test_no_command_sequence_reaches_an_invalid_state(data):
         except DomainError:
             assert state is before
             continue
-        assert events, "an accepted command always records something"
+        assert events or isinstance(command, IDEMPOTENT), "an accepted command records something"
         assert before.status not in TERMINAL, "a concluded or withdrawn topic accepts nothing"
         for event in events:
             state = evolve(state, event)
