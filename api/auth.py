@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from domain import Actor
+from domain.actors import ROLES
 from domain.orgs import is_valid_path
 
 JWT_ALGORITHM = "HS256"
@@ -30,6 +31,8 @@ def actor_from_token(token: str | None, secret: str) -> Actor:
         actor = Actor(sub=claims["sub"], role=claims["role"], org=claims["org"], name=claims.get("name") or "")
     except (ValidationError, TypeError) as error:
         raise unauthorized("auth.invalid", f"the token's claims are unusable: {_first_problem(error)}") from None
+    if actor.role not in ROLES:  # "system" is the workflow's own timers, never a user
+        raise unauthorized("auth.invalid", f"role {actor.role!r} cannot be given to a user; roles are {', '.join(ROLES)}")
     if not actor.sub.strip() or not is_valid_path(actor.org):
         raise unauthorized("auth.invalid", "the token needs a non-empty sub and an org path like HQ/SX/TY/B017")
     return actor

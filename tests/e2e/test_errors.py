@@ -33,6 +33,7 @@ async def test_requests_without_a_valid_token_get_401(stack: Stack):
         ({"Authorization": f"Bearer {token('branch', 'HQ/SX', secret='another-secret-' + 'y' * 40)}"}, "auth.invalid"),
         ({"Authorization": "Bearer not.a.jwt"}, "auth.invalid"),
         ({"Authorization": f"Bearer {token('janitor', 'HQ/SX')}"}, "auth.invalid"),
+        ({"Authorization": f"Bearer {token('system', 'HQ')}"}, "auth.invalid"),  # the timers' role, never a user's
     ]
     before = await stack.event_count()
     for headers, code in cases:
