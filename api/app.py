@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from api.context import ApiContext
 from api.correlation import CorrelationMiddleware
 from api.errors import install_error_handlers
-from api.routes import breaking, claiming, concluding, health, orgs, reports, setting, topics
+from api.routes import audit, breaking, claiming, concluding, health, orgs, reports, setting, topics
+from api.routes import metrics
 from api.services import Services
 
 DESCRIPTION = """\
@@ -35,6 +36,7 @@ def create_app(open_context: Callable[[], AbstractAsyncContextManager[ApiContext
     app = FastAPI(title="Lingti 领题", version="1", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(CorrelationMiddleware)
-    for module in (health, orgs, topics, setting, claiming, breaking, concluding, reports):
+    for module in (health, orgs, topics, setting, claiming, breaking, concluding, reports, audit):
         app.include_router(module.router)
+    metrics.install(app)  # GET /metrics and per-route request counts
     return app

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -68,6 +68,54 @@ def format_occurred_at(moment: datetime) -> str:
 def canonical_json(value: Any) -> str:
     """Canonical JSON text of a data or metadata value (the ``D``/``M`` parts above)."""
     return _encoder.encode(_normalize(value))
+
+
+def _canonical_float(text: str) -> float | int:
+    """The float rule for a JSON number with a fraction or exponent, as ``json.loads`` hands it over."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text!r} has no canonical JSON form")
+    return int(Decimal(repr(value))) if value.is_integer() else value
+
+
+def _raise_type_error(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _one_pass_codec() -> tuple[Callable[[str, int], tuple[Any, int]], Callable[[Any, int], Any]] | None:
+    """CPython's C JSON scanner and encoder, built once with the canonical settings (None if unavailable).
+
+    ``json.loads``/``JSONEncoder.encode`` build these for every call; the audit calls them millions of times.
+    """
+    from json.encoder import c_encode_basestring, c_make_encoder
+    from json.scanner import c_make_scanner
+
+    if c_make_encoder is None or c_make_scanner is None or c_encode_basestring is None:
+        return None
+    scanner = c_make_scanner(json.JSONDecoder(parse_float=_canonical_float))
+    encoder = c_make_encoder(None, _raise_type_error, c_encode_basestring, None, ":", ",", True, False, False)
+    return scanner, encoder
+
+
+_codec = _one_pass_codec()
+
+
+def canonical_json_from_text(text: str) -> str:
+    """``canonical_json(json.loads(text))`` in one pass, for JSON text such as PostgreSQL's jsonb output.
+
+    The float rule is applied while parsing (``parse_float``), which skips the recursive ``_normalize`` walk:
+    the audit recomputes millions of hashes from raw rows with it.
+    """
+    if _codec is not None:
+        scan, encode = _codec
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:  # leading whitespace or not JSON: let json.loads explain
+            pass
+        else:
+            if end == len(text):
+                return "".join(encode(value, 0))
+    return _encoder.encode(json.loads(text, parse_float=_canonical_float))
 
 
 def canonical_bytes_from_json(

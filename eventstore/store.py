@@ -12,6 +12,7 @@ from eventstore.errors import EventStoreError, StreamConflict
 from eventstore.events import AppendResult, NewEvent, RecordedEvent
 from eventstore.hashing import canonical_bytes_from_json, canonical_json
 from eventstore.position import Lag, Position
+from eventstore.upcasting import UpcasterRegistry, upcasters
 
 NOTIFY_CHANNEL = "lingti_events"
 
@@ -63,6 +64,8 @@ WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
 ORDER BY tx_id, global_position
 LIMIT $3
 """
+
+_DEFAULT_UPCASTERS = upcasters
 
 _LAG = """
 SELECT count(*), min(recorded_at) FROM events
@@ -120,8 +123,10 @@ class _Batch:
 class EventStore:
     """The append-only log; streams are opaque ids, events opaque JSON. Needs a pool from ``create_pool``."""
 
-    def __init__(self, pool: asyncpg.Pool, *, head_cache_size: int = 10_000) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, head_cache_size: int = 10_000,
+                 upcasters: UpcasterRegistry | None = None) -> None:
         self._pool = pool
+        self._upcasters = upcasters if upcasters is not None else _DEFAULT_UPCASTERS
         # stream_id -> (version, hash) of a committed, hence immutable, event: saves the previous-hash read.
         self._heads: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._head_cache_size = head_cache_size
@@ -255,19 +260,24 @@ class EventStore:
         """The stream's current version; 0 if it has no events."""
         return await self._pool.fetchval(_STREAM_VERSION, stream_id)
 
-    async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
-        """The stream's events from ``from_version`` on, in version order."""
-        rows = await self._pool.fetch(_READ_STREAM, stream_id, from_version)
-        return [RecordedEvent(*row) for row in rows]
+    async def read_stream(self, stream_id: str, from_version: int = 1, *, raw: bool = False) -> list[RecordedEvent]:
+        """The stream's events from ``from_version`` on, in version order, upcast to their newest shape.
 
-    async def read_all(self, after: Position, limit: int) -> list[RecordedEvent]:
-        """Up to ``limit`` committed events after ``after`` in gap-free global order.
+        ``raw=True`` returns the rows exactly as stored: use it to verify hashes (see ``eventstore.upcasting``).
+        """
+        rows = await self._pool.fetch(_READ_STREAM, stream_id, from_version)
+        events = [RecordedEvent(*row) for row in rows]
+        return events if raw else self._upcasters.upcast_all(events)
+
+    async def read_all(self, after: Position, limit: int, *, raw: bool = False) -> list[RecordedEvent]:
+        """Up to ``limit`` committed events after ``after`` in gap-free global order, upcast (unless ``raw``).
 
         Resume from the last returned event's ``position``. Events of transactions that may still commit
         below that point are held back, so nothing is ever skipped or returned twice.
         """
         rows = await self._pool.fetch(_READ_ALL, after.tx_id, after.global_position, limit)
-        return [RecordedEvent(*row) for row in rows]
+        events = [RecordedEvent(*row) for row in rows]
+        return events if raw else self._upcasters.upcast_all(events)
 
     async def head_lag(self, after: Position) -> Lag:
         """Committed events after ``after`` (readable or still held back) and the oldest one's record time."""

@@ -99,12 +99,23 @@ async def run_worker(settings: Settings, stop: asyncio.Event, client: Client | N
 
 
 async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
-    """Keep the read models up to date with the event log until `stop` is set."""
-    from projections.runner import Projector
+    """Keep the read models up to date with the event log until `stop` is set; record the daily audit anchor.
 
-    pool = await open_pool(settings)
+    `LINGTI_PROJECTOR_BATCH_SIZE` (default 500) sets how many events one transaction applies.
+    """
+    import os
+
+    from eventstore.audit import record_anchor
+    from eventstore.connection import create_pool
+    from projections.runner import Projector, projector_identity
+
+    identity = projector_identity()
+    batch_size = int(os.environ.get("LINGTI_PROJECTOR_BATCH_SIZE") or 500)
+    pool = await create_pool(database_url(settings),
+                             server_settings={"application_name": f"lingti-projector:{identity}"})
     try:
-        await Projector(pool).run(stop)
+        await Projector(pool, batch_size=batch_size, timezone=settings.timezone, record_anchor=record_anchor,
+                        identity=identity).run(stop)
     finally:
         await pool.close()
 

@@ -14,6 +14,9 @@ from typing import Annotated
 import typer
 
 from domain.actors import ROLES
+from lingti.audit_cli import audit_app
+from lingti.report_cli import report_app
+from lingti.projections_cli import projections_app
 from lingti.settings import ConfigurationError, Settings, load_settings
 
 app = typer.Typer(
@@ -24,6 +27,9 @@ app = typer.Typer(
 )
 orgs_app = typer.Typer(help="Organisation units.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(projections_app, name="projections")
+app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
 
 Role = Enum("Role", {role: role for role in ROLES}, type=str)
 

@@ -1,5 +1,6 @@
 """Read models built from the event log by the projector, and the queries the API runs on them."""
 
+import projections.upcasts  # noqa: F401 - registers the domain's upcasts before anything reads the log
 from projections.base import Projection, ProjectionError
 from projections.completion import CompletionProjection
 from projections.read_models import default_projections

@@ -30,10 +30,12 @@ async def lock(conn: asyncpg.Connection, name: str) -> Position | None:
     return Position(row["tx_id"], row["global_position"]) if row else None
 
 
-async def save(conn: asyncpg.Connection, name: str, position: Position) -> None:
+async def save(conn: asyncpg.Connection, name: str, position: Position, applied_by: str | None = None) -> None:
+    """Move the checkpoint; `applied_by` names the projector process (shown by `lingti projections status`)."""
     await conn.execute(
-        "UPDATE projection_checkpoints SET tx_id = $2, global_position = $3, updated_at = now() WHERE name = $1",
-        name, position.tx_id, position.global_position,
+        "UPDATE projection_checkpoints SET tx_id = $2, global_position = $3, updated_at = now(), applied_by = $4 "
+        "WHERE name = $1",
+        name, position.tx_id, position.global_position, applied_by,
     )
 
 

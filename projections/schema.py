@@ -52,4 +52,5 @@ projection_checkpoints = Table(
     Column("tx_id", BigInteger, nullable=False),
     Column("global_position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("applied_by", Text),  # 0004_projector: the projector process that moved it last
 )

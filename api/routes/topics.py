@@ -65,4 +65,6 @@ async def topic_events(topic_id: TopicId, access: Access, topics: Topics, actor:
     """The topic's full event log in order, with who did what and the hash chain."""
     await access.visible_topic(topic_id, actor)
     history = await topics.topic_history(topic_id)
-    return TopicEventLog(topic_id=topic_id, events=[TopicEvent.model_validate(e) for e in history])
+    chain_valid = await topics.topic_chain_valid(topic_id, through_version=history[-1]["version"] if history else 0)
+    return TopicEventLog(topic_id=topic_id, events=[TopicEvent.model_validate(e) for e in history],
+                         chain_valid=chain_valid)

@@ -18,6 +18,8 @@ class CompletionRow(BaseModel):
     withdrawn: int = Field(description="claimed topics withdrawn by as_of")
     completion_rate: float = Field(description="concluded / claimed (0 when nothing is claimed)")
     units_claimed: int = Field(default=0, description="distinct units holding a counted claim")
+    units_total: int = Field(default=0, description="org units of kind branch, group or department in the row's "
+                             "subtree (category rows: in the report's subtree); the org tree as registered now")
 
 
 class CompletionReport(BaseModel):
@@ -26,3 +28,28 @@ class CompletionReport(BaseModel):
     group_by: Literal["child", "category"]
     rows: list[CompletionRow]
     total: CompletionRow
+
+
+class TrendPoint(BaseModel):
+    period: str = Field(description="the period: 2025-03 (month) or 2025Q1 (quarter)")
+    at: dt.datetime = Field(description="the period's end (end of its last day), the last one clipped to `to`")
+    claimed: int
+    concluded: int
+    in_progress: int
+    withdrawn: int
+    completion_rate: float
+    units_claimed: int
+    units_total: int
+
+
+class CompletionTrend(BaseModel):
+    """Cumulative totals of the completion report at each period end: point i equals the report as_of=point.at."""
+
+    org: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    interval: Literal["month", "quarter"]
+    timezone: str
+    points: list[TrendPoint]
+
+    model_config = {"populate_by_name": True}

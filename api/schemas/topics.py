@@ -114,3 +114,4 @@ class TopicEvent(BaseModel):
 class TopicEventLog(BaseModel):
     topic_id: str
     events: list[TopicEvent]
+    chain_valid: bool = Field(description="every hash and prev_hash of these events recomputes from the stored rows")

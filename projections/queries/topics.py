@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.state import STATE_LABELS
 from eventstore import EventStore
+from eventstore.audit import verify_stream
 from eventstore.events import RecordedEvent
 from projections.base import TOPIC_STREAM_PREFIX
 from projections.queries.cursor import decode_cursor, encode_cursor
@@ -68,6 +69,11 @@ class TopicQueries:
     async def topic_history(self, topic_id: str) -> list[dict[str, Any]]:
         """The topic's events in stream order, with actor and hash chain links; [] for an unknown topic."""
         return [_history_entry(e) for e in await self._store.read_stream(TOPIC_STREAM_PREFIX + topic_id)]
+
+    async def topic_chain_valid(self, topic_id: str, through_version: int | None = None) -> bool:
+        """Whether the topic's hash chain (versions 1 … `through_version`) recomputes from the raw rows."""
+        stream_id = TOPIC_STREAM_PREFIX + topic_id
+        return await verify_stream(self._store.pool, stream_id, through_version=through_version) is None
 
 
 def _filtered(stmt: Select, state: str | Collection[str] | None, org: str | None, category: str | None,

@@ -84,6 +84,7 @@ async def test_a_topic_goes_from_proposal_to_conclusion_through_returns_and_a_re
     assert log[7]["actor"] == {"sub": f"secretary.{SX.branch_org}", "role": "branch", "org": SX.branch_org,
                                "name": f"secretary.{SX.branch_org}"}
     assert all(e["prev_hash"] == prev["hash"] for prev, e in zip(log, log[1:], strict=False))
+    assert (await send(stack, AUDITOR, f"{path}/events", None, method="GET"))["chain_valid"] is True
     assert all(e["occurred_at"] and e["correlation_id"] for e in log)
 
     listed = await send(stack, AUDITOR, "/v1/topics?state=concluded", None, method="GET")
