@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 APPEND_EVENTS = "append_events"
+RELEASE_REWARD = "release_reward"
 STREAM_CONFLICT = "StreamConflict"
 
 
@@ -31,3 +32,21 @@ class AppendEventsInput:
 class AppendEventsOutput:
     stream_version: int
     positions: list[int]
+
+
+@dataclass(frozen=True)
+class ReleaseRewardInput:
+    topic_id: str
+    key: str  # the reward's key within the topic: "conclusion" or "milestone:<key>"
+    reason: str
+    amount: float
+    unit: str
+    org: str
+    granted_at: datetime
+
+
+@dataclass(frozen=True)
+class ReleaseRewardOutput:
+    released: bool
+    reference: str = ""
+    error: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from domain import events as ev
 from domain.commands import Context, DecideMilestone, DecidePlan, ReportProgress, SubmitMilestoneCompletion, SubmitPlan
 from domain.control import resolve_deadline
+from domain.rewards import milestone_reward
 from domain.errors import IllegalTransition, InvalidCommand, UnknownItem
 from domain.rules import claimant_org, require_role, require_scope, require_status
 from domain.state import Milestone, Plan, ProgressReport, TopicState
@@ -68,7 +69,7 @@ def decide_milestone(state: TopicState, cmd: DecideMilestone, ctx: Context) -> l
                                 f"milestone {cmd.key} is {state.milestone(cmd.key).status}; the branch must report "
                                 "it complete before it can be decided", key=cmd.key)
     if cmd.decision == "approve":
-        return [ev.MilestoneApproved(key=cmd.key, comment=cmd.comment)]
+        return [ev.MilestoneApproved(key=cmd.key, comment=cmd.comment), *milestone_reward(state, _milestone(state, cmd.key))]
     return [ev.MilestoneReturned(key=cmd.key, comment=cmd.comment)]
 
 
@@ -78,7 +79,7 @@ def report_progress(state: TopicState, cmd: ReportProgress, ctx: Context) -> lis
 
 
 def on_plan_submitted(state: TopicState, e: ev.PlanSubmitted) -> TopicState:
-    milestones = tuple(Milestone(key=m.key, title=m.title, due_date=m.due_date) for m in e.milestones)
+    milestones = tuple(Milestone(key=m.key, title=m.title, due_date=m.due_date, reward=m.reward) for m in e.milestones)
     return state.model_copy(update={"status": "plan_submitted", "milestones": milestones,
                                     "plan": Plan(summary=e.summary, status="submitted")})
 

@@ -165,13 +165,42 @@ class Escalate(Command):
     key: str
 
 
+# 结题: four-party evaluation (四方评价), public posting (公示), rewards ------------------------------
+
+
+class SubmitEvaluation(Command):
+    party: Literal["grassroots", "self", "peer", "leader"]
+    score: float = Field(ge=0, le=100)
+    comment: str = Text
+
+
+class RaiseObjection(Command):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class CompletePosting(Command):
+    """The posting period ran out without objection: the conclusion stands."""
+
+
+class RecordRewardOutcome(Command):
+    key: str
+    released: bool
+    reference: str = ""
+    error: str = ""
+
+
+class RetryRewardRelease(Command):
+    key: str = Field(min_length=1, max_length=60)
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
     cls.__name__: cls
     for cls in (
         ProposeTopic, ReviseProposal, ReviewProposal, PublishTopic, ClaimTopic, DecideClaim,
         SubmitPlan, DecidePlan, SubmitMilestoneCompletion, DecideMilestone, ReportProgress,
         SubmitConclusion, DecideConclusion, WithdrawTopic, OpenCheckpoint, FileCheckpointReport,
-        AssessCheckpoint, MarkCheckpointMissed, MarkDeadlineMissed, Escalate,
+        AssessCheckpoint, MarkCheckpointMissed, MarkDeadlineMissed, Escalate, SubmitEvaluation, RaiseObjection,
+        CompletePosting, RecordRewardOutcome, RetryRewardRelease,
     )
 }
 

@@ -40,6 +40,10 @@ def decide_conclusion(state: TopicState, cmd: DecideConclusion, ctx: Context) ->
 def withdraw(state: TopicState, cmd: WithdrawTopic, ctx: Context) -> list[ev.Event]:
     require_role(ctx, "withdrawing a topic", "committee")
     require_scope(ctx, state.org, "withdrawing a topic")
+    if state.status in ("concluded", "withdrawn"):
+        raise IllegalTransition("state.not_allowed", f"cannot withdraw: topic {state.topic_id} is already "
+                                f"{state.status} ({state.label}); only an active topic can be withdrawn",
+                                state=state.status, allowed_states=sorted(ACTIVE))
     require_status(state, "withdraw the topic", *sorted(ACTIVE))
     return [ev.TopicWithdrawn(reason=cmd.reason, previous_state=state.status)]
 

@@ -196,6 +196,59 @@ class Escalated(Event):
     to_org: str
 
 
+# 结题: four-party evaluation (四方评价), public posting (公示), rewards ------------------------------
+
+
+class EvaluationSubmitted(Event):
+    party: str
+    score: float
+    comment: str
+    by: str
+
+
+class ConclusionEndorsed(Event):
+    """The leader in charge approved the evaluated conclusion: it is posted publicly (公示) until posting_ends_at."""
+
+    comment: str
+    final_score: float
+    posting_ends_at: dt.datetime
+
+
+class ObjectionRaised(Event):
+    reason: str
+    by: str
+    org: str
+
+
+class PostingCompleted(Event):
+    """No objection during the posting period: the topic is concluded (结题)."""
+
+    final_score: float
+    reward_share: float
+
+
+class RewardGranted(Event):
+    key: str
+    reason: str
+    amount: float
+    unit: str
+    org: str
+
+
+class RewardReleased(Event):
+    key: str
+    reference: str
+
+
+class RewardReleaseFailed(Event):
+    key: str
+    error: str
+
+
+class RewardRetryRequested(Event):
+    key: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -204,7 +257,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MilestoneCompletionSubmitted, MilestoneApproved, MilestoneReturned, ProgressReported,
         ConclusionSubmitted, ConclusionApproved, ConclusionRejected, TopicWithdrawn,
         CheckpointOpened, CheckpointReported, CheckpointAssessed, CheckpointMissed, ReminderInterviewRequired,
-        DeadlineMissed, Escalated,
+        DeadlineMissed, Escalated, EvaluationSubmitted, ConclusionEndorsed, ObjectionRaised, PostingCompleted,
+        RewardGranted, RewardReleased, RewardReleaseFailed, RewardRetryRequested,
     )
 }
 

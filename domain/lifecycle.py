@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from domain import breaking, claiming, concluding, control, setting
+from domain import breaking, claiming, concluding, control, evaluation, rewards, setting
 from domain import commands as cmd
 from domain import events as ev
 from domain.state import TopicState, initial_state
@@ -31,6 +31,11 @@ _DECIDERS: dict[type[cmd.Command], Callable[[TopicState, Any, cmd.Context], list
     cmd.MarkCheckpointMissed: control.mark_missed,
     cmd.MarkDeadlineMissed: control.mark_deadline_missed,
     cmd.Escalate: control.escalate,
+    cmd.SubmitEvaluation: evaluation.submit_evaluation,
+    cmd.RaiseObjection: evaluation.raise_objection,
+    cmd.CompletePosting: evaluation.complete_posting,
+    cmd.RecordRewardOutcome: rewards.record_outcome,
+    cmd.RetryRewardRelease: rewards.retry_release,
 }
 
 _EVOLVERS: dict[type[ev.Event], Callable[[TopicState, Any], TopicState]] = {
@@ -60,6 +65,14 @@ _EVOLVERS: dict[type[ev.Event], Callable[[TopicState, Any], TopicState]] = {
     ev.ReminderInterviewRequired: control.on_reminder,
     ev.DeadlineMissed: control.on_deadline_missed,
     ev.Escalated: control.on_escalated,
+    ev.EvaluationSubmitted: evaluation.on_evaluated,
+    ev.ConclusionEndorsed: evaluation.on_endorsed,
+    ev.ObjectionRaised: evaluation.on_objection,
+    ev.PostingCompleted: evaluation.on_posting_completed,
+    ev.RewardGranted: rewards.on_granted,
+    ev.RewardReleased: rewards.on_released,
+    ev.RewardReleaseFailed: rewards.on_failed,
+    ev.RewardRetryRequested: rewards.on_retry,
 }
 
 

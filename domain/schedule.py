@@ -9,13 +9,15 @@ import datetime as dt
 from collections.abc import Iterator
 
 from domain.calendar import end_of_day, quarter_end
-from domain.commands import Command, Escalate, MarkCheckpointMissed, MarkDeadlineMissed, OpenCheckpoint
+from domain.commands import Command, CompletePosting, Escalate, MarkCheckpointMissed, MarkDeadlineMissed, OpenCheckpoint
 from domain.policy import ControlPolicy
 from domain.state import CONTROLLED, TopicState
 
 
 def _agenda(state: TopicState, policy: ControlPolicy, timezone: str) -> Iterator[tuple[dt.datetime, Command]]:
     """Every time-driven command the state calls for, with the instant it becomes due."""
+    if state.status == "posting" and state.posting_ends_at is not None:
+        yield state.posting_ends_at, CompletePosting()
     if state.status not in CONTROLLED:
         return
     if state.next_checkpoint:

@@ -11,7 +11,7 @@ from domain.values import IndicatorResult, Indicator, Reward
 
 Status = Literal[
     "none", "proposed", "returned", "reviewed", "open", "claim_pending", "claimed",
-    "plan_submitted", "in_progress", "concluding", "concluded", "withdrawn",
+    "plan_submitted", "in_progress", "concluding", "posting", "concluded", "withdrawn",
 ]
 
 STATE_LABELS: dict[str, str] = {
@@ -25,6 +25,7 @@ STATE_LABELS: dict[str, str] = {
     "plan_submitted": "方案待审批",
     "in_progress": "破题中",
     "concluding": "结题审核中",
+    "posting": "结题公示中",  # 公示: open for objections before the conclusion stands
     "concluded": "已结题",
     "withdrawn": "已撤销",
 }
@@ -32,7 +33,7 @@ STATE_LABELS: dict[str, str] = {
 TERMINAL: frozenset[str] = frozenset({"concluded", "withdrawn"})
 ACTIVE: frozenset[str] = frozenset(STATE_LABELS) - TERMINAL - {"none"}
 PUBLISHED: frozenset[str] = frozenset(
-    {"open", "claim_pending", "claimed", "plan_submitted", "in_progress", "concluding", "concluded"}
+    {"open", "claim_pending", "claimed", "plan_submitted", "in_progress", "concluding", "posting", "concluded"}
 )
 
 
@@ -55,6 +56,7 @@ class Milestone(Model):
     status: Literal["pending", "submitted", "approved"] = "pending"
     evidence: str = ""
     comment: str = ""
+    reward: Reward | None = None
 
 
 class Plan(Model):
@@ -87,6 +89,34 @@ class Checkpoint(Model):
     score: float | None = None
     rating: str = ""
     comment: str = ""
+
+
+class Evaluation(Model):
+    """One party's score in the four-party evaluation (四方评价)."""
+
+    party: Literal["grassroots", "self", "peer", "leader"]
+    score: float
+    comment: str
+    by: str
+
+
+class Objection(Model):
+    reason: str
+    by: str
+    org: str
+
+
+class RewardEntry(Model):
+    """A reward owed to the claiming unit, and whether the payout went through (exactly once, by `key`)."""
+
+    key: str  # "conclusion" or "milestone:<key>"
+    reason: str
+    amount: float
+    unit: str
+    org: str
+    status: Literal["granted", "released", "failed"] = "granted"
+    reference: str = ""
+    error: str = ""
 
 
 class Deadline(Model):
@@ -129,6 +159,11 @@ class TopicState(Model):
     checkpoints: tuple[Checkpoint, ...] = ()
     deadlines: tuple[Deadline, ...] = ()
     reminder_interviews: int = 0
+    evaluations: tuple[Evaluation, ...] = ()
+    final_score: float | None = None
+    posting_ends_at: dt.datetime | None = None
+    objections: tuple[Objection, ...] = ()
+    rewards: tuple[RewardEntry, ...] = ()
 
     @property
     def label(self) -> str:
@@ -139,6 +174,9 @@ class TopicState(Model):
 
     def checkpoint(self, quarter: str) -> Checkpoint | None:
         return next((c for c in self.checkpoints if c.quarter == quarter), None)
+
+    def reward_entry(self, key: str) -> RewardEntry | None:
+        return next((r for r in self.rewards if r.key == key), None)
 
     def deadline(self, kind: str, key: str) -> Deadline | None:
         return next((d for d in self.deadlines if d.kind == kind and d.key == key), None)

@@ -34,6 +34,7 @@ class MilestoneSpec(Value):
     key: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
     title: str = Field(min_length=1, max_length=200)
     due_date: dt.date
+    reward: Reward | None = None  # 破题奖励, released when the milestone is approved
 
 
 class IndicatorResult(Value):

@@ -14,11 +14,16 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from activities.contracts import APPEND_EVENTS, STREAM_CONFLICT, AppendEventsInput, AppendEventsOutput, EventToAppend
+    from activities.contracts import (
+        APPEND_EVENTS, RELEASE_REWARD, STREAM_CONFLICT, AppendEventsInput, AppendEventsOutput, EventToAppend,
+        ReleaseRewardInput, ReleaseRewardOutput,
+    )
     from domain import Actor, Command, Context, DomainError, TopicState, command_from_payload, decide, evolve
     from domain.actors import SYSTEM
     from domain.errors import InvalidCommand
+    from domain.commands import RecordRewardOutcome
     from domain.policy import DEFAULT_POLICY, ControlPolicy
+    from domain.rewards import pending_releases
     from domain.schedule import due_commands, next_wakeup
     from domain.events import Event
     from domain.state import TERMINAL
@@ -31,6 +36,8 @@ EVENT_ID_NAMESPACE = uuid.UUID("5b0c3f0e-7f39-4c59-9a55-3d1f0a8c2e11")
 MAX_REMEMBERED_ANSWERS = 200
 NEVER_PROPOSED = "NeverProposed"
 CALENDAR_PATCH = "control-calendar"  # 2026-11: durable timers for checkpoints, deadlines and escalation
+# Payouts retry until the external system answers: 5xx and timeouts are transient; a 4xx comes back as a result.
+RELEASE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10),
                            non_retryable_error_types=[STREAM_CONFLICT])
 
@@ -80,6 +87,9 @@ class TopicWorkflow:
         """Sleep on a durable timer until the next instant the calendar asks something, then do it; a command
         that changes the state wakes the loop early so the next instant is recomputed."""
         while not self._finished() and not self._should_continue_as_new():
+            await self._release_rewards()
+            if self._finished():
+                break
             wake = next_wakeup(self._state, self._policy, self._params.timezone)
             if wake is None or wake > workflow.now():
                 version = self._state.version
@@ -93,17 +103,34 @@ class TopicWorkflow:
             await self._run_due_commands()
 
     async def _run_due_commands(self) -> None:
+        for command in due_commands(self._state, workflow.now(), self._policy, self._params.timezone):
+            await self._run_system_command(command, f"schedule:{type(command).__name__}")
+
+    async def _release_rewards(self) -> None:
+        """Pay out what was granted, one reward at a time; the activity runs outside the lock so a slow payout
+        system never holds up users' commands, and the outcome is recorded like any other command."""
+        for reward in pending_releases(self._state):
+            outcome = await workflow.execute_activity(
+                RELEASE_REWARD,
+                ReleaseRewardInput(topic_id=self._params.topic_id, key=reward.key, reason=reward.reason,
+                                   amount=reward.amount, unit=reward.unit, org=reward.org, granted_at=workflow.now()),
+                result_type=ReleaseRewardOutput, start_to_close_timeout=timedelta(seconds=60), retry_policy=RELEASE_RETRY,
+            )
+            command = RecordRewardOutcome(key=reward.key, released=outcome.released, reference=outcome.reference,
+                                          error=outcome.error)
+            await self._run_system_command(command, f"reward:{reward.key}")
+
+    async def _run_system_command(self, command: Command, key_prefix: str) -> None:
         async with self._lock:
-            for command in due_commands(self._state, workflow.now(), self._policy, self._params.timezone):
-                request = CommandInput(command=command.to_payload(), actor=SYSTEM.model_dump(mode="json"),
-                                       correlation_id="schedule")
-                try:
-                    events = self._decide(request)
-                except DomainError as error:  # the calendar asked for something the rules refuse: say so, go on
-                    workflow.logger.warning("scheduled command refused: %s", error.message)
-                    continue
-                if events:
-                    await self._record(events, request, f"schedule:{type(command).__name__}:{self._state.version}")
+            request = CommandInput(command=command.to_payload(), actor=SYSTEM.model_dump(mode="json"),
+                                   correlation_id="schedule")
+            try:
+                events = self._decide(request)
+            except DomainError as error:  # the calendar asked for something the rules refuse: say so, go on
+                workflow.logger.warning("system command refused: %s", error.message)
+                return
+            if events:
+                await self._record(events, request, f"{key_prefix}:{self._state.version}")
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested()
@@ -185,7 +212,8 @@ class TopicWorkflow:
             self._answered.pop(next(iter(self._answered)))
 
     def _finished(self) -> bool:
-        return self._state.status in TERMINAL
+        """Concluded or withdrawn, with every granted reward paid out (a refused one waits for a manager's retry)."""
+        return self._state.status in TERMINAL and all(r.status == "released" for r in self._state.rewards)
 
     def _carry_over(self) -> TopicWorkflowInput:
         return TopicWorkflowInput(
