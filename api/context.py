@@ -8,6 +8,8 @@ import asyncpg
 import temporalio.client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.policy import ControlPolicy
+
 
 @dataclass
 class ApiContext:
@@ -17,3 +19,4 @@ class ApiContext:
     pool: asyncpg.Pool
     jwt_secret: str
     timezone: str = "Asia/Shanghai"
+    policy: ControlPolicy | None = None  # what new topic workflows start with; None = the defaults

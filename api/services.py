@@ -22,7 +22,8 @@ class Services:
     def build(cls, context: ApiContext) -> Services:
         return cls(
             context=context,
-            gateway=TopicGateway(context.temporal, context.task_queue, timezone=context.timezone),
+            gateway=TopicGateway(context.temporal, context.task_queue, timezone=context.timezone,
+                                 policy=context.policy),
             topics=TopicQueries(context.engine, context.pool),
             orgs=OrgDirectory(context.engine),
             reports=CompletionReports(context.engine),

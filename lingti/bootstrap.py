@@ -72,8 +72,9 @@ async def connect_temporal(settings: Settings) -> Client:
 
 
 def build_worker(client: Client, store, settings: Settings) -> Worker:
-    """The worker hosting TopicWorkflow and the append_events activity on the topic task queue."""
+    """The worker hosting TopicWorkflow and its activities (append_events, release_reward) on the task queue."""
     from activities.events import EventActivities
+    from activities.rewards import RewardActivities
     from temporalio.worker import Worker
     from workflows.topic import TopicWorkflow
 
@@ -81,7 +82,8 @@ def build_worker(client: Client, store, settings: Settings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=[TopicWorkflow],
-        activities=[EventActivities(store).append_events],
+        activities=[EventActivities(store).append_events,
+                    RewardActivities(store.pool, settings.reward_webhook_url).release_reward],
     )
 
 
@@ -146,6 +148,7 @@ async def api_resources(settings: Settings, jwt_secret: str) -> AsyncIterator:
             pool=pool,
             jwt_secret=jwt_secret,
             timezone=settings.timezone,
+            policy=settings.control_policy(),
         )
     finally:
         await engine.dispose()

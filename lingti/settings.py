@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.policy import PARTIES, ControlPolicy
 
 MIN_JWT_SECRET_LENGTH = 32
 DEV_JWT_SECRET_FILE = "jwt_secret"
@@ -41,6 +44,16 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
+    # The control loop (ISO-8601 durations, so an operator or an acceptance run can shorten them):
+    report_window: timedelta = timedelta(days=15)
+    escalation_grace: timedelta = timedelta(days=7)
+    posting_period: timedelta = timedelta(days=5)
+    evaluation_weights: dict[str, float] = Field(
+        default_factory=lambda: {"grassroots": 0.3, "self": 0.1, "peer": 0.2, "leader": 0.4})
+    reward_tiers: list[tuple[float, float]] = Field(default_factory=lambda: [(90, 1.0), (75, 0.8), (60, 0.5), (0, 0.0)])
+    board_red_share: float = Field(default=0.2, ge=0, le=1)
+    board_blue_share: float = Field(default=0.2, ge=0, le=1)
+    reward_webhook_url: str | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -50,7 +63,14 @@ class Settings(BaseSettings):
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("database_url", "temporal_address", "jwt_secret", mode="before")
+    @field_validator("evaluation_weights")
+    @classmethod
+    def _four_parties(cls, weights: dict[str, float]) -> dict[str, float]:
+        if sorted(weights) != sorted(PARTIES) or abs(sum(weights.values()) - 1) > 1e-6:
+            raise ValueError(f"give a weight for each of {', '.join(PARTIES)}, summing to 1, as JSON")
+        return weights
+
+    @field_validator("database_url", "temporal_address", "jwt_secret", "reward_webhook_url", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -58,6 +78,14 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.mode == "dev"
+
+    def control_policy(self) -> ControlPolicy:
+        """What new topic workflows are started with (running ones keep the policy they started with)."""
+        return ControlPolicy(
+            report_window=self.report_window, escalation_grace=self.escalation_grace,
+            posting_period=self.posting_period, evaluation_weights=self.evaluation_weights,
+            reward_tiers=tuple(sorted(self.reward_tiers, reverse=True)),
+        )
 
 
 def load_settings(**overrides: object) -> Settings:
