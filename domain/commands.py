@@ -20,6 +20,9 @@ class Command(BaseModel):
         return {"type": type(self).__name__, **self.model_dump(mode="json")}
 
 
+CURRENT_RULES = 2
+
+
 class Context(BaseModel):
     """Who asks, and when (the workflow clock), in the configured time zone."""
 
@@ -29,6 +32,9 @@ class Context(BaseModel):
     now: dt.datetime
     timezone: str = "Asia/Shanghai"
     policy: ControlPolicy = Field(default_factory=lambda: DEFAULT_POLICY)  # shared, never deep-copied
+    # The ruleset a topic was started under; it keeps those rules for life, so running workflows replay.
+    # 1: approving a conclusion concludes at once. 2 (2026-11): 四方评价 first, then 公示 before 结题.
+    rules: int = CURRENT_RULES
 
     @property
     def today(self) -> dt.date:

@@ -1,9 +1,9 @@
-"""结题: the branch submits results against the indicators, the leader in charge approves; or the committee withdraws."""
+"""结题: the branch submits results against the indicators (evaluation and posting: evaluation.py); or the committee withdraws."""
 
 from __future__ import annotations
 
 from domain import events as ev
-from domain.commands import Context, DecideConclusion, SubmitConclusion, WithdrawTopic
+from domain.commands import Context, SubmitConclusion, WithdrawTopic
 from domain.control import resolve_deadline
 from domain.errors import IllegalTransition, InvalidCommand
 from domain.rules import claimant_org, require_role, require_scope, require_status
@@ -26,15 +26,6 @@ def submit_conclusion(state: TopicState, cmd: SubmitConclusion, ctx: Context) ->
                              f"results must give one actual value for each indicator {expected}; got {given}",
                              field="results", indicators=expected)
     return [ev.ConclusionSubmitted(summary=cmd.summary, results=cmd.results)]
-
-
-def decide_conclusion(state: TopicState, cmd: DecideConclusion, ctx: Context) -> list[ev.Event]:
-    require_role(ctx, "approving a conclusion", "manager")
-    require_scope(ctx, state.org, "approving a conclusion")
-    require_status(state, "decide on the conclusion", "concluding")
-    if cmd.decision == "approve":
-        return [ev.ConclusionApproved(comment=cmd.comment)]
-    return [ev.ConclusionRejected(comment=cmd.comment)]
 
 
 def withdraw(state: TopicState, cmd: WithdrawTopic, ctx: Context) -> list[ev.Event]:
@@ -61,11 +52,13 @@ def _conclusion_decided(state: TopicState, status: str, verdict: str, comment: s
 
 
 def on_conclusion_approved(state: TopicState, e: ev.ConclusionApproved) -> TopicState:
+    """Logs written before 四方评价 and 公示 existed: approval concluded the topic at once."""
     return _conclusion_decided(state, "concluded", "approved", e.comment)
 
 
 def on_conclusion_rejected(state: TopicState, e: ev.ConclusionRejected) -> TopicState:
-    return _conclusion_decided(state, "in_progress", "rejected", e.comment)
+    rejected = _conclusion_decided(state, "in_progress", "rejected", e.comment)
+    return rejected.model_copy(update={"evaluations": (), "final_score": None})  # a new conclusion is evaluated anew
 
 
 def on_withdrawn(state: TopicState, e: ev.TopicWithdrawn) -> TopicState:

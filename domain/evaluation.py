@@ -8,7 +8,7 @@ from domain.commands import CompletePosting, Context, DecideConclusion, RaiseObj
 from domain.errors import IllegalTransition
 from domain.policy import PARTIES
 from domain.rewards import conclusion_reward
-from domain.rules import claimant_org, require_role, require_scope, require_status
+from domain.rules import claimant_org, require_role, require_scope, require_status, require_within
 from domain.state import Evaluation, Objection, TopicState
 
 # Which role speaks for each party, and whose subtree it must act from.
@@ -19,7 +19,12 @@ def submit_evaluation(state: TopicState, cmd: SubmitEvaluation, ctx: Context) ->
     role = PARTY_ROLES[cmd.party]
     require_role(ctx, f"the {cmd.party} evaluation", role)
     require_status(state, "evaluate the conclusion", "concluding")
-    require_scope(ctx, claimant_org(state) if cmd.party == "self" else state.org, f"the {cmd.party} evaluation")
+    if cmd.party == "self":  # 党员自评: the claiming branch itself
+        require_scope(ctx, claimant_org(state), "the self evaluation")
+    elif cmd.party == "grassroots":  # 基层测评: any grassroots unit of the owning organisation
+        require_within(ctx, state.org, "the grassroots evaluation")
+    else:
+        require_scope(ctx, state.org, f"the {cmd.party} evaluation")
     return [ev.EvaluationSubmitted(party=cmd.party, score=cmd.score, comment=cmd.comment, by=ctx.actor.sub)]
 
 
@@ -29,6 +34,8 @@ def decide_conclusion(state: TopicState, cmd: DecideConclusion, ctx: Context) ->
     require_status(state, "decide on the conclusion", "concluding")
     if cmd.decision == "reject":
         return [ev.ConclusionRejected(comment=cmd.comment)]
+    if ctx.rules < 2:  # topics started before 四方评价 and 公示 existed
+        return [ev.ConclusionApproved(comment=cmd.comment)]
     scores = {e.party: e.score for e in state.evaluations}
     missing = [p for p in PARTIES if p not in scores]
     if missing:
@@ -42,7 +49,7 @@ def decide_conclusion(state: TopicState, cmd: DecideConclusion, ctx: Context) ->
 def raise_objection(state: TopicState, cmd: RaiseObjection, ctx: Context) -> list[ev.Event]:
     require_status(state, "object to the conclusion", "posting")
     require_role(ctx, "objecting to a posted conclusion", "branch", "business", "manager", "committee", "auditor")
-    require_scope(ctx, state.org, "objecting to a posted conclusion")  # anyone in the owning subtree
+    require_within(ctx, state.org, "objecting to a posted conclusion")
     return [ev.ObjectionRaised(reason=cmd.reason, by=ctx.actor.sub, org=ctx.actor.org)]
 
 

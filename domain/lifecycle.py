@@ -23,7 +23,7 @@ _DECIDERS: dict[type[cmd.Command], Callable[[TopicState, Any, cmd.Context], list
     cmd.DecideMilestone: breaking.decide_milestone,
     cmd.ReportProgress: breaking.report_progress,
     cmd.SubmitConclusion: concluding.submit_conclusion,
-    cmd.DecideConclusion: concluding.decide_conclusion,
+    cmd.DecideConclusion: evaluation.decide_conclusion,
     cmd.WithdrawTopic: concluding.withdraw,
     cmd.OpenCheckpoint: control.open_checkpoint,
     cmd.FileCheckpointReport: control.file_report,

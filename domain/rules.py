@@ -29,6 +29,16 @@ def require_scope(ctx: Context, org: str, action: str) -> None:
         )
 
 
+def require_within(ctx: Context, org: str, action: str) -> None:
+    """The actor's unit lies in `org`'s subtree, or above it: anyone of the owning unit may take part."""
+    if not (contains(org, ctx.actor.org) or contains(ctx.actor.org, org)):
+        raise NotPermitted(
+            "org.outside_subtree",
+            f"{action} is open to the units of {org}; your organisation {ctx.actor.org} is not one of them",
+            org=org, actor_org=ctx.actor.org,
+        )
+
+
 def require_status(state: TopicState, action: str, *allowed: str) -> None:
     if state.status not in allowed:
         wanted = ", ".join(f"{s} ({STATE_LABELS[s]})" for s in allowed)

@@ -53,7 +53,7 @@ def completion_step(row: CompletionRow | None, event: ev.Event, at: datetime, to
             return replace(row, pending_claim_org=None)
         case ev.ClaimConfirmed():
             return replace(row, claim_org=row.pending_claim_org, pending_claim_org=None, claimed_at=at)
-        case ev.ConclusionApproved():
+        case ev.ConclusionApproved() | ev.PostingCompleted():  # ruleset 1 concluded on approval; 2 after 公示
             return replace(row, concluded_at=at)
         case ev.TopicWithdrawn():
             return replace(row, withdrawn_at=at)

@@ -6,6 +6,7 @@ import datetime as dt
 
 from domain import Actor
 from domain import commands as c
+from domain.policy import ControlPolicy
 
 PROVINCE = "HQ/SX"
 BRANCH = "HQ/SX/TY/B017"
@@ -30,8 +31,27 @@ def propose(topic_id: str, org: str = PROVINCE, category: str = "服务质量") 
     )
 
 
+# Tests that need 已结题 without waiting out the 5-day 公示 start topics with this policy.
+INSTANT_POSTING = ControlPolicy(posting_period=dt.timedelta(0))
+SCORES = {"grassroots": 92, "self": 95, "peer": 88, "leader": 94}  # final score 92.3: the full reward
+
+
+def evaluations(claimant: Actor = branch, scores: dict[str, float] = SCORES) -> list[tuple[c.Command, Actor]]:
+    """四方评价, each party by the role that speaks for it (grassroots: another branch of the owning unit)."""
+    speakers = {"grassroots": other_branch, "self": claimant, "peer": business, "leader": manager}
+    return [(c.SubmitEvaluation(party=party, score=score), speakers[party]) for party, score in scores.items()]
+
+
+def complete_posting(state, now: dt.datetime):
+    """What the workflow's timer does when 公示 ends: the conclusion stands (pure, for decider-level tests)."""
+    from domain import Context, decide, fold
+    from domain.actors import SYSTEM
+
+    return fold(decide(state, c.CompletePosting(), Context(actor=SYSTEM, now=now, policy=INSTANT_POSTING)), state)
+
+
 def lifecycle(topic_id: str, claim_org: str = BRANCH) -> list[tuple[c.Command, Actor]]:
-    """Every step from 点题 to 结题, each with the actor entitled to take it."""
+    """Every user step from 点题 to 结题 (the last one starts 公示; the workflow's timer then concludes it)."""
     claimant = branch if claim_org == BRANCH else Actor(sub=f"b-{claim_org}", role="branch", org=claim_org)
     return [
         (propose(topic_id), proposer),
@@ -45,5 +65,6 @@ def lifecycle(topic_id: str, claim_org: str = BRANCH) -> list[tuple[c.Command, A
         (c.DecideMilestone(key="m1", decision="approve"), manager),
         (c.ReportProgress(progress_pct=90, summary="基本完成"), claimant),
         (c.SubmitConclusion(summary="达标", results=[{"indicator": "投递准时率", "actual": 99.1}]), claimant),
+        *evaluations(claimant),
         (c.DecideConclusion(decision="approve", comment="通过"), manager),
     ]

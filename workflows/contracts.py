@@ -32,6 +32,7 @@ class TopicWorkflowInput:
     # How long a concluded or withdrawn topic keeps answering retried commands before its workflow closes.
     linger_seconds: int = 7 * 24 * 3600
     policy: dict[str, Any] | None = None  # domain.policy.ControlPolicy as JSON; None = the defaults
+    rules: int = 1  # domain ruleset (domain.commands.Context.rules); histories started without it are ruleset 1
     # Carried over by continue-as-new:
     state: dict[str, Any] | None = None
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)

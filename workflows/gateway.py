@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import Actor, Command, DomainError, TopicState
-from domain.commands import ProposeTopic
+from domain.commands import CURRENT_RULES, ProposeTopic
 from domain.policy import ControlPolicy
 from domain.errors import IllegalTransition, UnknownItem, error_from_dict
 from workflows.contracts import (
@@ -53,7 +53,8 @@ class TopicGateway:
             TopicWorkflow.run,
             TopicWorkflowInput(topic_id=command.topic_id, timezone=self._timezone,
                                linger_seconds=int(self._linger.total_seconds()),
-                               policy=self._policy.model_dump(mode="json") if self._policy else None),
+                               policy=self._policy.model_dump(mode="json") if self._policy else None,
+                               rules=CURRENT_RULES),
             id=workflow_id(command.topic_id), task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,

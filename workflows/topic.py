@@ -173,7 +173,8 @@ class TopicWorkflow:
             actor = Actor.model_validate(request.actor)
         except (pydantic.ValidationError, KeyError) as error:
             raise InvalidCommand("command.malformed", f"the command could not be read: {error}") from None
-        ctx = Context(actor=actor, now=workflow.now(), timezone=self._params.timezone, policy=self._policy)
+        ctx = Context(actor=actor, now=workflow.now(), timezone=self._params.timezone, policy=self._policy,
+                      rules=self._params.rules)
         return decide(self._state, command, ctx)
 
     async def _record(self, events: list[Event], request: CommandInput, key: str) -> None:
@@ -218,5 +219,6 @@ class TopicWorkflow:
     def _carry_over(self) -> TopicWorkflowInput:
         return TopicWorkflowInput(
             topic_id=self._params.topic_id, timezone=self._params.timezone, linger_seconds=self._params.linger_seconds,
-            policy=self._params.policy, state=self._state.model_dump(mode="json"), answered=self._answered,
+            policy=self._params.policy, rules=self._params.rules, state=self._state.model_dump(mode="json"),
+            answered=self._answered,
         )

@@ -48,3 +48,5 @@ ProgressReportCreate = c.ReportProgress
 ConclusionCreate = c.SubmitConclusion
 ConclusionDecision = c.DecideConclusion
 WithdrawalCreate = c.WithdrawTopic
+EvaluationCreate = c.SubmitEvaluation
+ObjectionCreate = c.RaiseObjection

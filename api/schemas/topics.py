@@ -8,7 +8,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain import STATE_LABELS, TopicState
-from domain.state import Claim, Conclusion, Milestone, Plan, ProgressReport
+from domain.state import (
+    Checkpoint, Claim, Conclusion, Deadline, Evaluation, Milestone, Objection, Plan, ProgressReport, RewardEntry,
+)
 from domain.values import Indicator, Reward
 from workflows.contracts import CommandOutcome
 
@@ -34,6 +36,15 @@ class TopicPublic(BaseModel):
     conclusion: Conclusion | None
     review_comment: str
     withdrawal_reason: str
+    checkpoints: list[Checkpoint] = Field(default_factory=list, description="季度管控: one per quarter")
+    next_checkpoint: str = Field(default="", description="the quarter whose end opens the next checkpoint")
+    deadlines: list[Deadline] = Field(default_factory=list, description="missed due dates and their escalation")
+    reminder_interviews: int = Field(default=0, description="约谈提醒 required (two missed checkpoints in a row)")
+    evaluations: list[Evaluation] = Field(default_factory=list, description="四方评价 scores so far")
+    final_score: float | None = Field(default=None, description="weighted four-party score, once approved")
+    posting_ends_at: dt.datetime | None = Field(default=None, description="end of 公示 while posting")
+    objections: list[Objection] = Field(default_factory=list)
+    rewards: list[RewardEntry] = Field(default_factory=list, description="rewards granted and their payout status")
     proposed_at: dt.datetime | None = Field(default=None, description="when 点题 happened (read model only)")
     updated_at: dt.datetime | None = Field(default=None, description="when the last event happened (read model only)")
 
@@ -46,7 +57,11 @@ class TopicPublic(BaseModel):
             reward=state.reward, claim=state.claim, claimed_by=state.claim.org if state.claim else None,
             plan=state.plan, milestones=list(state.milestones), reports=list(state.reports),
             conclusion=state.conclusion, review_comment=state.review_comment,
-            withdrawal_reason=state.withdrawal_reason, **extra,
+            withdrawal_reason=state.withdrawal_reason, checkpoints=list(state.checkpoints),
+            next_checkpoint=state.next_checkpoint, deadlines=list(state.deadlines),
+            reminder_interviews=state.reminder_interviews, evaluations=list(state.evaluations),
+            final_score=state.final_score, posting_ends_at=state.posting_ends_at, objections=list(state.objections),
+            rewards=list(state.rewards), **extra,
         )
 
 

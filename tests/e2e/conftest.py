@@ -53,6 +53,7 @@ async def stack(database_url, pool, temporal_env, task_queue, worker) -> AsyncIt
     settings = Settings(
         mode="production", database_url=database_url, task_queue=task_queue, jwt_secret=JWT_SECRET,
         temporal_address=temporal_env.client.service_client.config.target_host,
+        posting_period="PT0S",  # 公示 ends at once: an approved conclusion is concluded by the workflow's timer
     )
     stop = asyncio.Event()
     projector = asyncio.create_task(Projector(pool, poll_interval=0.2).run(stop))

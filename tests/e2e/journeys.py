@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -81,12 +84,19 @@ def _steps(cast: Cast) -> list[tuple[str, dict[str, str], str, dict[str, Any]]]:
         ("in_progress", cast.branch, "milestones/m1/completion", {"evidence": "摸底报告"}),
         ("in_progress", cast.manager, "milestones/m1/decision", {"decision": "approve"}),
         ("concluding", cast.branch, "conclusion", RESULTS),
-        ("concluded", cast.manager, "conclusion/decision", {"decision": "approve", "comment": "通过"}),
+        *[("concluding", who, "evaluations", {"party": party, "score": score}) for party, who, score in (
+            ("grassroots", cast.branch, 92), ("self", cast.branch, 95), ("peer", cast.business, 88),
+            ("leader", cast.manager, 94))],
+        ("posting", cast.manager, "conclusion/decision", {"decision": "approve", "comment": "通过"}),
     ]
 
 
 async def drive(stack: Stack, topic: dict[str, Any], until: str, cast: Cast = SX) -> dict[str, Any]:
-    """Take a topic along the happy path from where it is until it first reaches `until` (claim_id is followed)."""
+    """Take a topic along the happy path from where it is until it first reaches `until` (claim_id is followed).
+    `concluded` is reached when 公示 ends: the stack's posting period is zero, so the workflow's timer ends it."""
+    if until == "concluded":
+        posting = await drive(stack, topic, "posting", cast)
+        return await concluded(stack, posting)
     steps = _steps(cast)
     reached = [s for s, *_ in steps]
     assert until in reached, f"cannot drive to {until}"
@@ -96,3 +106,14 @@ async def drive(stack: Stack, topic: dict[str, Any], until: str, cast: Cast = SX
         topic = await send(stack, who, f"/v1/topics/{topic['id']}/{path}", body)
     assert topic["state"] == until
     return topic
+
+
+async def concluded(stack: Stack, posting: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """The topic once the workflow's 公示 timer has concluded it (bounded wait on the workflow's own state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topic = await send(stack, AUDITOR, f"/v1/topics/{posting['id']}", None, method="GET")
+        if topic["state"] == "concluded":
+            return topic
+        assert time.monotonic() < deadline, f"topic {posting['id']} still {topic['state']} after 公示"
+        await asyncio.sleep(0.05)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.journeys import AUDITOR, PLAN, RESULTS, SX, send, topic_body
+from tests.e2e.journeys import AUDITOR, PLAN, RESULTS, SX, concluded, send, topic_body
 from tests.e2e.stack import Stack, bearer
 
 OTHER_BRANCH = bearer("branch", "HQ/SX/TY/B018", "secretary.B018")
@@ -61,7 +61,13 @@ async def test_a_topic_goes_from_proposal_to_conclusion_through_returns_and_a_re
                                      {"decision": "reject", "comment": "证据不足"})
     assert (rejected_conclusion["state"], rejected_conclusion["conclusion"]["status"]) == ("in_progress", "rejected")
     assert (await send(stack, SX.branch, f"{path}/conclusion", RESULTS))["state"] == "concluding"
-    done = await send(stack, SX.manager, f"{path}/conclusion/decision", {"decision": "approve", "comment": "通过"})
+    early = await send(stack, SX.manager, f"{path}/conclusion/decision", {"decision": "approve"}, expect=409)
+    assert early["error"]["code"] == "conclusion.evaluations_missing"
+    for party, who in (("grassroots", SX.branch), ("self", SX.branch), ("peer", SX.business), ("leader", SX.manager)):
+        await send(stack, who, f"{path}/evaluations", {"party": party, "score": 90})
+    posting = await send(stack, SX.manager, f"{path}/conclusion/decision", {"decision": "approve", "comment": "通过"})
+    assert (posting["state"], posting["state_label"], posting["final_score"]) == ("posting", "结题公示中", 90.0)
+    done = await concluded(stack, posting)  # 公示 ends (the stack's posting period is zero) without objection
     assert (done["state"], done["state_label"], done["conclusion"]["status"]) == ("concluded", "已结题", "approved")
 
     # The auditor at HQ reads the projected topic and its full, ordered, hash-chained event log.
@@ -77,7 +83,9 @@ async def test_a_topic_goes_from_proposal_to_conclusion_through_returns_and_a_re
         "PlanSubmitted", "PlanReturned", "PlanSubmitted", "PlanApproved",
         "MilestoneCompletionSubmitted", "MilestoneReturned",
         "MilestoneCompletionSubmitted", "MilestoneApproved", "MilestoneCompletionSubmitted", "MilestoneApproved",
-        "ProgressReported", "ConclusionSubmitted", "ConclusionRejected", "ConclusionSubmitted", "ConclusionApproved",
+        "ProgressReported", "ConclusionSubmitted", "ConclusionRejected", "ConclusionSubmitted",
+        *["EvaluationSubmitted"] * 4, "ConclusionEndorsed", "PostingCompleted",
+        *(["RewardGranted", "RewardReleased"] if done["reward"] else []),
     ]
     assert [e["actor"]["role"] for e in log[:9]] == [
         "branch", "manager", "branch", "manager", "committee", "branch", "business", "branch", "business"]

@@ -29,6 +29,10 @@ from projections import Projector
 from projections.base import TOPIC_STREAM_PREFIX
 from tests.factories import lifecycle
 
+# Seeded history is written under ruleset 1 (approval concludes at once), like topics started before
+# 四方评价 and 公示 existed; ruleset 2's conclusion path is covered by the workflow and e2e tests.
+HISTORY_RULES = 1
+
 T0 = dt.datetime(2026, 3, 1, 9, 30, 0, 250000, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 DAY1, DAY2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
 TRICKY = {"amount": 1.0, "big": 1e16, "tiny": 1.5e-07, "neg": -0.0, "huge": 2**70, "f": 0.1, "e": 1e300,
@@ -49,7 +53,7 @@ def topic_events(topic_id: str) -> list[NewEvent]:
     now = dt.datetime.now(dt.timezone.utc)
     for step, (command, actor) in enumerate(lifecycle(topic_id)):
         when = now + dt.timedelta(minutes=step)
-        for event in decide(state, command, Context(actor=actor, now=when)):
+        for event in decide(state, command, Context(actor=actor, now=when, rules=HISTORY_RULES)):
             state = evolve(state, event)
             events.append(NewEvent(
                 event_id=uuid.uuid4(), event_type=event.event_type, data=event.to_data(),

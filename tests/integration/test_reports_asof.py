@@ -26,6 +26,10 @@ from eventstore import EventStore, NewEvent
 from tests.e2e.conftest import stack  # noqa: F401  (the e2e stack fixture: real API, projector, PostgreSQL)
 from tests.e2e.stack import ORG_TREE, Stack, bearer
 
+# Seeded history is written under ruleset 1 (approval concludes at once), like topics started before
+# 四方评价 and 公示 existed; ruleset 2's conclusion path is covered by the workflow and e2e tests.
+HISTORY_RULES = 1
+
 TZ = ZoneInfo("Asia/Shanghai")
 NS = uuid.UUID("0c2f7f4e-2d55-4a0e-9a3b-5b8f0e6a1d21")
 GROUP = ("HQ/SX/TY/B017/G1", "第十七支部第一党小组", "group")
@@ -50,7 +54,7 @@ class Topic:
     state: TopicState = initial_state
 
     async def do(self, command: cmd.Command, actor: Actor, when: datetime) -> None:
-        events = decide(self.state, command, Context(actor=actor, now=when))
+        events = decide(self.state, command, Context(actor=actor, now=when, rules=HISTORY_RULES))
         await self.store.append(f"topic-{self.topic_id}", self.state.version, [
             NewEvent(event_id=uuid.uuid5(NS, f"{self.topic_id}/{self.state.version + i}"), event_type=e.event_type,
                      data=e.to_data(), occurred_at=when,

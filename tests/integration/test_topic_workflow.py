@@ -36,18 +36,31 @@ async def history_length(client, topic_id: str) -> int:
     return len(history.events)
 
 
+async def settled(gateway, topic_id: str) -> TopicState:
+    """The topic once its workflow has concluded it after 公示 and paid out its reward (bounded wait)."""
+    for _ in range(100):
+        state = await gateway.current_state(topic_id)
+        if state.status == "concluded" and all(r.status == "released" for r in state.rewards):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"topic {topic_id} did not settle: {state.status}")
+
+
 async def test_full_lifecycle_records_every_event_once_in_order(worker, gateway, event_store):
     topic_id = new_id()
     outcomes = await walk(gateway, topic_id, f.lifecycle(topic_id))
 
-    assert outcomes[-1].state["status"] == "concluded"
-    assert [o.version for o in outcomes] == list(range(1, 13))
+    assert outcomes[-1].state["status"] == "posting"
+    assert [o.version for o in outcomes] == list(range(1, 17))
+    state = await settled(gateway, topic_id)  # the 公示 timer concludes it, then the reward is released
     recorded = await event_store.read_stream(stream_id(topic_id))
-    assert [r.stream_version for r in recorded] == list(range(1, 13))
+    assert [r.event_type for r in recorded[16:]] == ["PostingCompleted", "RewardGranted", "RewardReleased"]
+    assert [r.stream_version for r in recorded] == list(range(1, 20))
     assert recorded[4].event_type == "ClaimConfirmed"
     assert recorded[0].metadata["actor"]["sub"] == f.proposer.sub
+    assert recorded[16].metadata["actor"]["role"] == "system"
     folded = fold(event_from_data(r.event_type, r.data) for r in recorded)
-    assert folded.model_dump(mode="json") == outcomes[-1].state
+    assert folded == state
 
 
 async def test_workflow_state_query_and_search_attributes(worker, gateway, temporal_env):
@@ -136,9 +149,9 @@ async def test_the_topic_carries_on_after_the_worker_restarts(temporal_env, even
     assert not pending.done()
     async with topic_worker(temporal_env.client, event_store, task_queue):
         assert (await pending).state["status"] == "plan_submitted"
-        rest = await walk(gateway, topic_id, steps[6:])
-    assert rest[-1].state["status"] == "concluded"
-    assert [r.stream_version for r in await event_store.read_stream(stream_id(topic_id))] == list(range(1, 13))
+        await walk(gateway, topic_id, steps[6:])
+        assert (await settled(gateway, topic_id)).status == "concluded"
+    assert [r.stream_version for r in await event_store.read_stream(stream_id(topic_id))] == list(range(1, 20))
 
 
 async def test_commands_to_an_unknown_topic_are_not_found(worker, gateway):

@@ -14,7 +14,7 @@ from temporalio.worker import Replayer
 from domain import commands as c
 from tests import factories as f
 from tests.fixtures.temporal import start_dev_server, topic_worker
-from tests.integration.test_topic_workflow import walk
+from tests.integration.test_topic_workflow import settled, walk
 from workflows.contracts import stream_id, workflow_id
 from workflows.gateway import TopicGateway
 from workflows.topic import TopicWorkflow
@@ -32,7 +32,7 @@ async def eager_continue_as_new_env():
 
 async def test_continue_as_new_carries_state_and_answered_keys(eager_continue_as_new_env, event_store, task_queue):
     client = eager_continue_as_new_env.client
-    gateway = TopicGateway(client, task_queue)
+    gateway = TopicGateway(client, task_queue, policy=f.INSTANT_POSTING)
     topic_id = f"T-{uuid.uuid4().hex[:10].upper()}"
     steps = f.lifecycle(topic_id)
     async with topic_worker(client, event_store, task_queue):
@@ -44,11 +44,12 @@ async def test_continue_as_new_carries_state_and_answered_keys(eager_continue_as
         described = await client.get_workflow_handle(workflow_id(topic_id)).describe()
         assert described.run_id != first_run, "the workflow should have continued as new"
         assert await gateway.propose(steps[0][0], steps[0][1], idempotency_key="first") == first
-        done = await walk(gateway, topic_id, steps[9:])
-    assert done[-1].state["status"] == "concluded"
-    assert len(done[-1].state["reports"]) == 13
+        await walk(gateway, topic_id, steps[9:])
+        done = await settled(gateway, topic_id)
+    assert done.status == "concluded"
+    assert len(done.reports) == 13
     versions = [r.stream_version for r in await event_store.read_stream(stream_id(topic_id))]
-    assert versions == list(range(1, 25))
+    assert versions == list(range(1, 32))  # 16 user steps, 12 reports, 公示 ended, reward granted and released
 
 
 async def test_a_fresh_history_replays_deterministically(worker, gateway, temporal_env):

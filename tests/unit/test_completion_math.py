@@ -43,6 +43,9 @@ def test_conclusion_and_withdrawal_keep_their_instants_and_revisions_move_the_ca
                ev.TopicWithdrawn(reason="r", previous_state="proposed"))
     assert (row.category, row.withdrawn_at, row.concluded_at) == ("服务质量", T0 + timedelta(days=2), None)
     assert completion_step(row, ev.ConclusionApproved(comment=""), T0, "T1").concluded_at == T0
+    assert completion_step(row, ev.PostingCompleted(final_score=92.3, reward_share=1.0), T0, "T1").concluded_at == T0
+    posting = ev.ConclusionEndorsed(comment="", final_score=92.3, posting_ends_at=T0)
+    assert completion_step(row, posting, T0, "T1").concluded_at is None  # 公示 is not 结题 yet
 
 
 def test_an_event_before_the_proposal_is_refused():

@@ -15,7 +15,7 @@ NOW = dt.datetime.now(dt.timezone.utc)
 
 
 def ctx(actor: Actor) -> Context:
-    return Context(actor=actor, now=NOW)
+    return Context(actor=actor, now=NOW, policy=f.INSTANT_POSTING)
 
 
 def state_after(steps: int, topic_id: str = "T-1") -> TopicState:
@@ -31,9 +31,45 @@ def rejected(state: TopicState, command: c.Command, actor: Actor) -> DomainError
     return raised.value
 
 
+def concluded(topic_id: str = "T-1") -> TopicState:
+    return f.complete_posting(state_after(16, topic_id), NOW)
+
+
 def test_walks_the_whole_lifecycle_to_concluded():
-    state = state_after(12)
-    assert (state.status, state.label, state.version) == ("concluded", "已结题", 12)
+    posting = state_after(16)
+    assert (posting.status, posting.label, posting.final_score) == ("posting", "结题公示中", 92.3)
+    state = concluded()
+    assert (state.status, state.label, state.version) == ("concluded", "已结题", 18)
+    assert [(r.key, r.amount, r.status) for r in state.rewards] == [("conclusion", 5000.0, "granted")]
+
+
+def test_approval_waits_for_all_four_evaluations():
+    three = state_after(14)
+    error = rejected(three, c.DecideConclusion(decision="approve"), f.manager)
+    assert error.code == "conclusion.evaluations_missing" and "leader" in error.message
+
+
+def test_each_party_speaks_through_its_own_role():
+    assert rejected(state_after(11), c.SubmitEvaluation(party="leader", score=90), f.branch).kind == "forbidden"
+    assert rejected(state_after(11), c.SubmitEvaluation(party="self", score=90), f.other_branch).kind == "forbidden"
+
+
+def test_an_objection_during_posting_sends_it_back_to_the_manager():
+    objector = Actor(sub="x", role="branch", org="HQ/SX/DT/B001")
+    state = fold(decide(state_after(16), c.RaiseObjection(reason="数据存疑"), ctx(objector)), state_after(16))
+    assert (state.status, len(state.objections), state.posting_ends_at) == ("concluding", 1, None)
+    outsider = Actor(sub="y", role="branch", org="HQ/BJ/C1/B1")
+    assert rejected(state_after(16), c.RaiseObjection(reason="x"), outsider).kind == "forbidden"
+
+
+def test_the_reward_is_scaled_by_the_final_score_tier():
+    low = {"grassroots": 70, "self": 80, "peer": 70, "leader": 80}  # 75.0: the 80% tier
+    state = state_after(11)
+    for command, actor in f.evaluations(scores=low):
+        state = fold(decide(state, command, ctx(actor)), state)
+    state = fold(decide(state, c.DecideConclusion(decision="approve"), ctx(f.manager)), state)
+    state = f.complete_posting(state, NOW)
+    assert (state.final_score, [r.amount for r in state.rewards]) == (75.0, [4000.0])
 
 
 def test_claiming_a_topic_that_is_not_open_names_the_state():
@@ -93,10 +129,10 @@ def test_a_rejected_conclusion_goes_back_to_work():
 
 
 def test_withdrawal_works_from_any_active_state_but_not_after_conclusion():
-    for steps in range(1, 12):
+    for steps in range(1, 17):
         state = state_after(steps)
         assert fold(decide(state, c.WithdrawTopic(reason="调整"), ctx(f.committee)), state).status == "withdrawn"
-    assert rejected(state_after(12), c.WithdrawTopic(reason="x"), f.committee).kind == "conflict"
+    assert rejected(concluded(), c.WithdrawTopic(reason="x"), f.committee).kind == "conflict"
 
 
 def test_due_dates_in_the_past_are_invalid():
