@@ -3,6 +3,10 @@ system carries that key as its Idempotency-Key, so a retry after any crash pays 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
 import asyncpg
 import httpx
 import structlog
@@ -11,6 +15,7 @@ from temporalio import activity
 from activities.contracts import RELEASE_REWARD, ReleaseRewardInput, ReleaseRewardOutput
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 _RECORD = """
 INSERT INTO reward_ledger (ledger_key, topic_id, reward_key, reason, org, amount, unit, granted_at, status)
@@ -23,6 +28,20 @@ UPDATE reward_ledger SET status = $2, reference = $3, error = $4,
        released_at = CASE WHEN $2 = 'released' THEN now() ELSE released_at END
 WHERE ledger_key = $1 AND status <> 'released'
 """
+
+
+HEARTBEAT_EVERY = 2.0  # seconds; the workflow's heartbeat timeout is a few of these
+
+
+async def _with_heartbeats(work: Awaitable[T]) -> T:
+    """Heartbeat while waiting on the payout system, so a worker that dies meanwhile is noticed within seconds
+    (the retry then goes to another worker, with the same Idempotency-Key)."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 class PayoutRefused(Exception):
@@ -44,7 +63,7 @@ class RewardActivities:
         if row["status"] == "released":  # an earlier attempt got through and crashed before answering
             return ReleaseRewardOutput(released=True, reference=row["reference"])
         try:
-            reference = await self._pay(ledger_key, request)
+            reference = await _with_heartbeats(self._pay(ledger_key, request))
         except PayoutRefused as refusal:
             await self._pool.execute(_SETTLE, ledger_key, "refused", "", str(refusal))
             bound.warning("reward_refused", error=str(refusal))

@@ -114,7 +114,8 @@ class TopicWorkflow:
                 RELEASE_REWARD,
                 ReleaseRewardInput(topic_id=self._params.topic_id, key=reward.key, reason=reward.reason,
                                    amount=reward.amount, unit=reward.unit, org=reward.org, granted_at=workflow.now()),
-                result_type=ReleaseRewardOutput, start_to_close_timeout=timedelta(seconds=60), retry_policy=RELEASE_RETRY,
+                result_type=ReleaseRewardOutput, start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=timedelta(seconds=10), retry_policy=RELEASE_RETRY,
             )
             command = RecordRewardOutcome(key=reward.key, released=outcome.released, reference=outcome.reference,
                                           error=outcome.error)

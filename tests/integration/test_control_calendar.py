@@ -119,3 +119,30 @@ async def test_a_missed_milestone_escalates_twice_one_level_each_week(topic):
     assert [(e.data["level"], e.data["to_org"]) for e in escalations] == [(1, "HQ/SX/TY"), (2, "HQ/SX")]
     for event, days in zip(escalations, (7, 14)):
         assert just_after(event.occurred_at, due_end + dt.timedelta(days=days))
+
+
+async def test_a_posted_conclusion_stands_after_five_days_unless_someone_objects(topic):
+    await claimed_in_february(topic)
+    await topic.send(c.SubmitMilestoneCompletion(key="m1", evidence="摸底报告"), f.branch)
+    await topic.send(c.DecideMilestone(key="m1", decision="approve"), f.manager)
+    await topic.send(f.lifecycle(topic.id)[10][0], f.branch)  # SubmitConclusion
+    for command, actor in f.evaluations(scores={"grassroots": 70, "self": 80, "peer": 70, "leader": 80}):
+        await topic.send(command, actor)  # final score 75.0: the 80% tier
+    posted = await topic.send(c.DecideConclusion(decision="approve"), f.manager)
+    assert posted.state["status"] == "posting"
+    objected = await topic.send(c.RaiseObjection(reason="数据口径存疑"), f.other_branch)
+    assert objected.state["status"] == "concluding"
+
+    reposted = await topic.send(c.DecideConclusion(decision="approve", comment="已核实"), f.manager)
+    posting_ends = dt.datetime.fromisoformat(reposted.state["posting_ends_at"])
+    assert posting_ends - await topic.now() <= dt.timedelta(days=5)
+    await topic.travel_to(posting_ends - dt.timedelta(hours=1))
+    assert (await topic.gateway.current_state(topic.id)).status == "posting"  # not a moment early
+    await topic.travel_to(posting_ends + dt.timedelta(hours=1))
+    completed = await topic.events("PostingCompleted", 1)
+    released = await topic.events("RewardReleased", 1)
+    assert just_after(completed[0].occurred_at, posting_ends)
+    granted = await topic.events("RewardGranted", 1)
+    assert (granted[0].data["amount"], granted[0].data["org"]) == (4000.0, f.BRANCH)
+    assert completed[0].data == {"final_score": 75.0, "reward_share": 0.8}
+    assert released[0].data["key"] == "conclusion"
