@@ -109,11 +109,11 @@ async def drive(stack: Stack, topic: dict[str, Any], until: str, cast: Cast = SX
 
 
 async def concluded(stack: Stack, posting: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
-    """The topic once the workflow's 公示 timer has concluded it (bounded wait on the workflow's own state)."""
+    """The topic once settled: the workflow's 公示 timer concluded it and its rewards are paid (bounded wait)."""
     deadline = time.monotonic() + timeout
     while True:
         topic = await send(stack, AUDITOR, f"/v1/topics/{posting['id']}", None, method="GET")
-        if topic["state"] == "concluded":
+        if topic["state"] == "concluded" and all(r["status"] == "released" for r in topic["rewards"]):
             return topic
         assert time.monotonic() < deadline, f"topic {posting['id']} still {topic['state']} after 公示"
         await asyncio.sleep(0.05)
