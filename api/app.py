@@ -12,6 +12,8 @@ from api.correlation import CorrelationMiddleware
 from api.errors import install_error_handlers
 from api.routes import audit, breaking, claiming, concluding, health, orgs, reports, setting, topics
 from api.routes import metrics
+from api.routes import checkpoints, control_meetings
+from api.routes import control_reports, rewards
 from api.services import Services
 
 DESCRIPTION = """\
@@ -38,5 +40,9 @@ def create_app(open_context: Callable[[], AbstractAsyncContextManager[ApiContext
     app.add_middleware(CorrelationMiddleware)
     for module in (health, orgs, topics, setting, claiming, breaking, concluding, reports, audit):
         app.include_router(module.router)
+    app.include_router(checkpoints.router)
+    app.include_router(control_meetings.router)
+    app.include_router(control_reports.router)
+    app.include_router(rewards.router)
     metrics.install(app)  # GET /metrics and per-route request counts
     return app

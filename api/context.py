@@ -20,3 +20,5 @@ class ApiContext:
     jwt_secret: str
     timezone: str = "Asia/Shanghai"
     policy: ControlPolicy | None = None  # what new topic workflows start with; None = the defaults
+    board_red_share: float = 0.2  # the red/blue board (红蓝榜): top share marked red (LINGTI_BOARD_RED_SHARE)
+    board_blue_share: float = 0.2  # bottom share marked blue (LINGTI_BOARD_BLUE_SHARE)

@@ -149,6 +149,8 @@ async def api_resources(settings: Settings, jwt_secret: str) -> AsyncIterator:
             jwt_secret=jwt_secret,
             timezone=settings.timezone,
             policy=settings.control_policy(),
+            board_red_share=settings.board_red_share,
+            board_blue_share=settings.board_blue_share,
         )
     finally:
         await engine.dispose()

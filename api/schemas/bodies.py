@@ -1,5 +1,5 @@
 """Request bodies. Most are the domain's own command models (their field constraints give field-level 422s);
-where the command carries a value from the path (topic id, claim id, milestone key), the body is the command
+where the command carries a value from the path (topic id, claim id, milestone key, quarter), the body is the command
 minus that field, derived here so no constraint is written twice.
 """
 
@@ -36,6 +36,8 @@ TopicCreate = body_of(c.ProposeTopic, "topic_id", name="TopicCreate")
 ClaimDecision = body_of(c.DecideClaim, "claim_id", name="ClaimDecision")
 MilestoneCompletion = body_of(c.SubmitMilestoneCompletion, "key", name="MilestoneCompletion")
 MilestoneDecision = body_of(c.DecideMilestone, "key", name="MilestoneDecision")
+CheckpointReportCreate = body_of(c.FileCheckpointReport, "quarter", name="CheckpointReportCreate")
+CheckpointAssessmentCreate = body_of(c.AssessCheckpoint, "quarter", name="CheckpointAssessmentCreate")
 
 # The domain's commands are the bodies as they are:
 TopicRevision = c.ReviseProposal

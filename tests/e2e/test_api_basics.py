@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.read_models import default_projections
 from tests.e2e.journeys import AUDITOR, SX, send, topic_body
 from tests.e2e.stack import Stack, bearer
 
@@ -14,7 +15,7 @@ async def test_health_names_every_part_and_the_failing_one(stack: Stack):
     parts = healthy.json()["parts"]
     assert {name: part["status"] for name, part in parts.items()} == \
         {"postgres": "ok", "temporal": "ok", "projector": "ok"}
-    assert {c["name"] for c in parts["projector"]["checkpoints"]} == {"topic_list", "topic_completion"}
+    assert {c["name"] for c in parts["projector"]["checkpoints"]} == {p.name for p in default_projections()}
 
     await stack.pool.execute("ALTER TABLE projection_checkpoints RENAME TO projection_checkpoints_away")
     try:

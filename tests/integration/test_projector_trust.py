@@ -36,11 +36,12 @@ from projections import status as status_module
 from projections.engine import create_read_engine
 from projections.leadership import leaders
 from projections.queries import TopicQueries
+from projections.read_models import default_projections
 from projections.runner import DailyAnchor
 from projections.status import projection_status
 from tests.integration.test_projections import FULL_LIFE, OPEN, STEPS, TopicDriver, at, dump
 
-NAMES = ["topic_completion", "topic_list"]
+NAMES = sorted(p.name for p in default_projections())  # topic_completion, topic_control, topic_list
 
 _BATCH_LOG = """
 CREATE TABLE batch_log (
@@ -127,7 +128,7 @@ async def wait_until(predicate, timeout: float = 20, interval: float = 0.02, wha
 
 async def caught_up(pool: asyncpg.Pool) -> bool:
     status = await projection_status(pool)
-    return len(status) == 2 and all(s["events_behind"] == 0 for s in status)
+    return len(status) == len(NAMES) and all(s["events_behind"] == 0 for s in status)
 
 
 class ProjectorProcess:
@@ -248,9 +249,9 @@ async def test_two_projector_processes_one_leads_each_read_model_and_the_other_t
         appended += await seed_bulk(event_store, 1, f"B{i:02d}-", OPEN)
         holders = await leading(pool)
         samples.update(("a" if a.owns(h) else "b" if b.owns(h) else "?") for h in holders.values())
-        assert len(holders) == 2  # each read model has exactly one leader at every sample
+        assert len(holders) == len(NAMES)  # each read model has exactly one leader at every sample
         await asyncio.sleep(0.02)
-    assert samples == Counter({"a": 80})  # a leads throughout; b leads nothing while a lives
+    assert samples == Counter({"a": 40 * len(NAMES)})  # a leads throughout; b leads nothing while a lives
     await wait_until(lambda: caught_up(pool), what="a caught up")
 
     a.kill()
@@ -279,7 +280,7 @@ async def test_two_projector_processes_one_leads_each_read_model_and_the_other_t
 async def _all_led_by(pool: asyncpg.Pool, process: ProjectorProcess) -> bool:
     assert process.proc.poll() is None, process.log()
     holders = await leading(pool)
-    return len(holders) == 2 and all(process.owns(h) for h in holders.values())
+    return len(holders) == len(NAMES) and all(process.owns(h) for h in holders.values())
 
 
 async def _listening(pool: asyncpg.Pool, process: ProjectorProcess) -> bool:
@@ -318,7 +319,7 @@ async def _one_leader(pool: asyncpg.Pool, not_: str | None = None, not_pid: int 
     holders = await leaders(pool, NAMES)
     names = {h["application_name"] for h in holders.values()}
     pids = {h["pid"] for h in holders.values()}
-    return len(holders) == 2 and len(names) == 1 and not_ not in names and not_pid not in pids
+    return len(holders) == len(NAMES) and len(names) == 1 and not_ not in names and not_pid not in pids
 
 
 # --- blue/green rebuild under concurrent readers -----------------------------------------------------
@@ -646,7 +647,7 @@ async def test_lingti_projections_status_and_rebuild(event_store, pool, database
     status = await asyncio.to_thread(_lingti, database_url, "projections", "status", "--json")
     assert status.returncode == 0, status.stderr
     assert {(s["name"], s["events_behind"], s["status"]) for s in json.loads(status.stdout)} == {
-        ("topic_list", 3, "ok"), ("topic_completion", 3, "ok")}
+        (name, 3, "ok") for name in NAMES}
     table = await asyncio.to_thread(_lingti, database_url, "projections", "status")
     assert table.stdout.splitlines()[0].split() == ["projection", "status", "behind", "seconds", "held", "back",
                                                     "position", "leader"]
