@@ -35,7 +35,10 @@ with workflow.unsafe.imports_passed_through():
 EVENT_ID_NAMESPACE = uuid.UUID("5b0c3f0e-7f39-4c59-9a55-3d1f0a8c2e11")
 MAX_REMEMBERED_ANSWERS = 200
 NEVER_PROPOSED = "NeverProposed"
-CALENDAR_PATCH = "control-calendar"  # 2026-11: durable timers for checkpoints, deadlines and escalation
+CALENDAR_PATCH = "control-calendar"
+# 2026-11: a command that records nothing (e.g. a repeated control meeting) appends nothing; before, the empty batch
+# was refused by the store and retried forever, wedging the topic's lock.
+EMPTY_BATCH_PATCH = "no-empty-append"  # 2026-11: durable timers for checkpoints, deadlines and escalation
 # Payouts retry until the external system answers: 5xx and timeouts are transient; a 4xx comes back as a result.
 RELEASE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10),
@@ -150,7 +153,8 @@ class TopicWorkflow:
                 events = self._decide(request)
             except DomainError as error:
                 raise rejection(error) from None
-            await self._record(events, request, key)
+            if events or not workflow.patched(EMPTY_BATCH_PATCH):
+                await self._record(events, request, key)
             outcome = CommandOutcome(
                 topic_id=self._state.topic_id, version=self._state.version,
                 state=self._state.model_dump(mode="json"), events=[e.event_type for e in events],

@@ -61,12 +61,9 @@ class _Tally:
 
 
 async def _already_open(gateway: TopicGateway, topic_id: str, quarter: str) -> bool:
-    """Whether the topic's own (strongly consistent) state has the quarter's checkpoint already.
-
-    Asked before sending: TopicWorkflow.execute hands the decider's empty answer to the append activity, which
-    refuses an empty batch and is retried forever, so an OpenCheckpoint that records nothing would hold the
-    topic's lock for good. Until the workflow skips empty appends, only topics without the checkpoint get the
-    command (a concurrent opener between this query and the command remains a narrow window)."""
+    """Whether the topic's own (strongly consistent) state has the quarter's checkpoint already: such topics are
+    counted without sending an update. Only a shortcut: the workflow itself treats a repeated OpenCheckpoint as a
+    no-op that records nothing (a concurrent opener between this query and the command is therefore harmless)."""
     state = await gateway.current_state(topic_id)
     return state is not None and state.checkpoint(quarter) is not None
 

@@ -175,3 +175,14 @@ async def test_a_rejected_proposal_leaves_no_running_workflow_and_can_be_correct
     assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
     corrected = await gateway.propose(f.propose(topic_id), f.proposer, "k")
     assert corrected.state["status"] == "proposed"
+
+
+async def test_a_command_that_records_nothing_answers_at_once_and_leaves_the_topic_usable(worker, gateway, event_store):
+    topic_id = new_id()
+    await walk(gateway, topic_id, f.lifecycle(topic_id)[:7])  # in progress
+    meeting = c.OpenCheckpoint(quarter="2026Q4")
+    first = await gateway.execute(topic_id, meeting, f.manager)
+    again = await asyncio.wait_for(gateway.execute(topic_id, meeting, f.manager), timeout=10)
+    assert (first.events, again.events, again.version) == (["CheckpointOpened"], [], first.version)
+    reported = await gateway.execute(topic_id, c.ReportProgress(progress_pct=10, summary="s"), f.branch)
+    assert reported.version == first.version + 1
