@@ -7,7 +7,7 @@ tests/integration/test_projections.py: users under HISTORY_RULES, the workflow's
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,7 +24,6 @@ from domain.state import TopicState
 from domain.values import Indicator, MilestoneSpec, Reward
 from eventstore import EventStore, NewEvent, Position
 from projections import Projector, rebuild
-from projections.engine import create_read_engine
 from projections.orgs import OrgDirectory
 from projections.queries.board import CheckpointBoard, board_colors
 from projections.read_models import default_projections
@@ -145,15 +144,6 @@ class Topic:
         await self.open(quarter)
         await self.do(cmd.MarkCheckpointMissed(quarter=quarter), SYSTEM,
                       quarter_end(quarter, "Asia/Shanghai") + timedelta(days=15))
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator:
-    read_engine = create_read_engine(database_url)
-    try:
-        yield read_engine
-    finally:
-        await read_engine.dispose()
 
 
 @pytest.fixture

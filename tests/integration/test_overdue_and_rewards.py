@@ -23,7 +23,7 @@ from projections.queries.overdue import OverdueReports
 from projections.queries.rewards import RewardReports, period_bounds
 from tests.e2e.conftest import stack  # noqa: F401  (the e2e stack fixture: real API, projector, PostgreSQL)
 from tests.e2e.stack import Stack, bearer
-from tests.integration.test_board import engine, org_tree  # noqa: F401  (fixtures)
+from tests.integration.test_board import org_tree  # noqa: F401  (fixture)
 from tests.integration.test_board import ORG_TREE, Q3, TZ, Topic, at, person, seed_quarter
 
 M1 = MilestoneSpec(key="m1", title="摸底调研", due_date=date(2026, 5, 31))

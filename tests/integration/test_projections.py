@@ -10,7 +10,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +25,6 @@ from domain.state import STATE_LABELS, TopicState
 from domain.values import Indicator, IndicatorResult, MilestoneSpec, Reward
 from eventstore import EventStore, NewEvent, Position, RecordedEvent
 from projections import CompletionProjection, Projector, TopicListProjection, rebuild
-from projections.engine import create_read_engine
 from projections.orgs import InvalidOrg, OrgDirectory, OrgExists
 from projections.queries import CompletionReports, InvalidCursor, TopicQueries, end_of_day, topic_visible_to
 
@@ -196,15 +195,6 @@ async def seed_topics(store: EventStore, count: int, seed: int = 7,
 
 
 # --- fixtures and small helpers -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator:
-    read_engine = create_read_engine(database_url)
-    try:
-        yield read_engine
-    finally:
-        await read_engine.dispose()
 
 
 @pytest.fixture
