@@ -26,5 +26,5 @@ class Services:
                                  policy=context.policy),
             topics=TopicQueries(context.engine, context.pool),
             orgs=OrgDirectory(context.engine),
-            reports=CompletionReports(context.engine),
+            reports=CompletionReports(context.engine, context.pool),
         )

@@ -32,6 +32,10 @@ class TopicAccess:
         if row is not None:
             state = TopicState.model_validate({**row, "status": row["state"], "topic_id": row["id"]})
             times = {"proposed_at": row.get("proposed_at"), "updated_at": row.get("updated_at")}
+            if not self.is_visible(state, actor):  # the read model may lag (e.g. just published): ask the workflow
+                fresh = await self._gateway.current_state(topic_id)
+                if fresh is not None and fresh.version > state.version:
+                    state, times = fresh, {}
         else:
             state = await self._gateway.current_state(topic_id)
             if state is None or state.status == "none":
@@ -41,9 +45,13 @@ class TopicAccess:
         return TopicPublic.from_state(state, **times)
 
     @staticmethod
-    def require_visible(state: TopicState, actor: Actor) -> None:
+    def is_visible(state: TopicState, actor: Actor) -> bool:
         row = {"org": state.org, "state": state.status, "claimed_by": state.claim.org if state.claim else None}
-        if not topic_visible_to(row, actor.org):
+        return topic_visible_to(row, actor.org)
+
+    @classmethod
+    def require_visible(cls, state: TopicState, actor: Actor) -> None:
+        if not cls.is_visible(state, actor):
             raise ApiError(403, "topic.out_of_scope",
                            f"topic {state.topic_id} belongs to {state.org}, outside what {actor.org} may see; "
                            "users see topics of their own subtree and published topics of the units above them",

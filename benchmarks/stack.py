@@ -27,6 +27,7 @@ from lingti.search_attributes import TOPIC_SEARCH_ATTRIBUTES
 from migrations import upgrade_to_head_async
 
 READY_TIMEOUT = 60.0
+TRANSFER_POLL_RPS = 10_000
 
 
 def free_port() -> int:
@@ -89,6 +90,10 @@ class BenchStack:
 
     def environment(self, database_url: str, **settings: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINGTI_")}
+        # As an installed deployment has it: a bytecode cache, even where the shell sets PYTHONDONTWRITEBYTECODE
+        # (without one the workflow sandbox compiles workflows/topic.py from source for every new workflow).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
         env.update(
             LINGTI_MODE="production", LINGTI_DATABASE_URL=database_url, LINGTI_TEMPORAL_ADDRESS=self.temporal_address,
             LINGTI_JWT_SECRET=self.jwt_secret, LINGTI_LOG_LEVEL="warning",
@@ -158,7 +163,11 @@ class started_stack:
         server = _postgres_module().get_server(pgdata, cleanup_mode="delete")
         port = free_port()
         args = [str(temporal_binary()), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-                "--headless", "--log-level", "error"]
+                "--headless", "--log-level", "error",
+                # The dev server's default caps its transfer queue at 20 polls/s: a workflow task that follows an
+                # activity then waits ~35 ms to be dispatched, which would inflate the floors (not Lingti, whose
+                # appends are local activities). Uncapped, the floors are what the server can really do.
+                "--dynamic-config-value", f"history.transferProcessorMaxPollRPS={TRANSFER_POLL_RPS}"]
         for attribute in TOPIC_SEARCH_ATTRIBUTES:
             args += ["--search-attribute", f"{attribute}=Keyword"]
         temporal = spawn("temporal", args, output=(root / "temporal.log").open("ab"))

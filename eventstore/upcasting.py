@@ -61,20 +61,31 @@ class UpcasterRegistry:
         """Every ``(event_type, from_version)`` with an upcaster, sorted."""
         return sorted(self._steps)
 
+    def needs_upcast(self, event_type: str, schema_version: int) -> bool:
+        """Whether an event stored at ``schema_version`` is read in another shape."""
+        return (event_type, schema_version) in self._steps
+
+    def upcast_data(self, event_type: str, schema_version: int, data: dict[str, Any],
+                    metadata: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """``(data, version)`` in the newest shape, from the stored data (changed in place) and metadata."""
+        version = schema_version
+        step = self._steps.get((event_type, version))
+        while step is not None:
+            data = step(data, metadata)
+            if not isinstance(data, dict):
+                raise TypeError(f"upcaster {step.__qualname__} of {event_type} v{version} returned "
+                                f"{type(data).__name__}, not dict")
+            version += 1
+            step = self._steps.get((event_type, version))
+        return data, version
+
     def upcast(self, event: RecordedEvent) -> RecordedEvent:
         """The event in its newest shape (the same object when nothing applies)."""
         step = self._steps.get((event.event_type, event.schema_version))
         if step is None:
             return event
-        data = copy.deepcopy(event.data)
-        version = event.schema_version
-        while step is not None:
-            data = step(data, event.metadata)
-            if not isinstance(data, dict):
-                raise TypeError(f"upcaster {step.__qualname__} of {event.event_type} v{version} returned "
-                                f"{type(data).__name__}, not dict")
-            version += 1
-            step = self._steps.get((event.event_type, version))
+        data, version = self.upcast_data(event.event_type, event.schema_version, copy.deepcopy(event.data),
+                                         event.metadata)
         return dataclasses.replace(event, data=data, schema_version=version)
 
     def upcast_all(self, events: Iterable[RecordedEvent]) -> list[RecordedEvent]:

@@ -26,13 +26,14 @@ T = TypeVar("T")
 
 
 def _with_pool(process: str, work: Callable[..., Awaitable[T]]) -> T:
-    from lingti.bootstrap import open_pool
+    from eventstore.connection import create_pool
+    from lingti.bootstrap import database_url
     from lingti.cli import _operator_settings
 
     settings = _operator_settings(process)
 
     async def run() -> T:
-        pool = await open_pool(settings)
+        pool = await create_pool(database_url(settings), min_size=1, max_size=4)  # one command: few connections
         try:
             return await work(pool, settings)
         finally:

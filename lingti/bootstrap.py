@@ -72,7 +72,11 @@ async def connect_temporal(settings: Settings) -> Client:
 
 
 def build_worker(client: Client, store, settings: Settings) -> Worker:
-    """The worker hosting TopicWorkflow and its activities (append_events, release_reward) on the task queue."""
+    """The worker hosting TopicWorkflow and its activities (append_events, release_reward) on the task queue.
+
+    TopicWorkflow runs append_events as a local activity (in this same worker, within the command's workflow task)
+    since the "local-append" patch, and as a regular one when replaying older histories: it must be registered here
+    either way."""
     from activities.events import EventActivities
     from activities.rewards import RewardActivities
     from temporalio.worker import Worker

@@ -74,16 +74,21 @@ def _table(rows: list[dict]) -> str:
 @projections_app.command("rebuild")
 def rebuild(
     name: Annotated[str | None, typer.Argument(help="One read model (e.g. topic_list); all when omitted.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Events per transaction while building.")] = 2000,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Events per read while building (per transaction while catching up the tail).")] = 2000,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Processes folding the streams in parallel (default: 1 for a small log, one per CPU up to 4"
+                    " for a large one).")] = None,
 ) -> None:
     """Rebuild read models from the start of the log into fresh tables, then switch over atomically.
 
     The live tables keep answering during the build; readers never see partial data. Safe beside running
     projectors; only one rebuild runs at a time.
     """
-    from lingti.bootstrap import open_pool
+    from eventstore.connection import create_pool
+    from lingti.bootstrap import database_url
     from projections.read_models import default_projections
-    from projections.rebuild import RebuildBusy
+    from projections.rebuild import RebuildBusy, suggested_workers
     from projections.rebuild import rebuild as run_rebuild
 
     known = {p.name: p for p in default_projections()}
@@ -102,9 +107,11 @@ def rebuild(
             typer.echo(f"{phase}: {events} events applied ({now - started:.1f} s)", err=True)
 
     async def run() -> int:
-        pool = await open_pool(settings)
+        pool = await create_pool(database_url(settings), min_size=1, max_size=4)  # lock, read, write: 3 at most
         try:
-            return await run_rebuild(pool, chosen, batch_size=batch_size, progress=progress)
+            chosen_workers = workers or await suggested_workers(pool)
+            return await run_rebuild(pool, chosen, batch_size=batch_size, progress=progress, workers=chosen_workers,
+                                     dsn=database_url(settings))
         finally:
             await pool.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
@@ -11,9 +11,11 @@ import asyncpg
 from domain import event_from_data
 from domain import events as ev
 from eventstore.events import RecordedEvent
-from projections.base import ProjectionError, topic_streams, unseen
+from projections.base import ProjectionError, StreamEvent, topic_streams, unseen
 
-_COLUMNS = "topic_id, version, category, org, pending_claim_org, claim_org, claimed_at, concluded_at, withdrawn_at"
+_COLUMN_NAMES = ("topic_id", "version", "category", "org", "pending_claim_org", "claim_org", "claimed_at",
+                 "concluded_at", "withdrawn_at")
+_COLUMNS = ", ".join(_COLUMN_NAMES)
 _LOAD = f"SELECT {_COLUMNS} FROM topic_completion WHERE topic_id = ANY($1::text[])"
 _UPSERT = f"""
 INSERT INTO topic_completion ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -65,6 +67,7 @@ class CompletionProjection:
 
     name = "topic_completion"
     tables = ("topic_completion",)
+    copy_columns = {"topic_completion": _COLUMN_NAMES}
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         streams = topic_streams(events)
@@ -79,6 +82,27 @@ class CompletionProjection:
                 row = completion_step(row, event_from_data(event.event_type, event.data), event.occurred_at, topic_id)
                 row = replace(row, version=event.stream_version)
             if fresh:
-                rows.append(astuple(row))
+                rows.append(_as_row(row))
         if rows:
             await conn.executemany(_UPSERT, rows)
+
+    def fold_rows(self, topic_id: str, stream: Sequence[StreamEvent]) -> dict[str, list[tuple]]:
+        """The row of a whole stream (a rebuild). Only the events `completion_step` acts on are stepped; the row's
+        version is the stream's last (as `apply` leaves it)."""
+        row: CompletionRow | None = None
+        for item in stream:
+            if item.event_type in _STEPPED or row is None:
+                row = completion_step(row, item.event, item.occurred_at, topic_id)
+        assert row is not None
+        return {"topic_completion": [_as_row(replace(row, version=stream[-1].stream_version))]}
+
+
+def _as_row(row: CompletionRow) -> tuple:
+    """The row's values in column order (`dataclasses.astuple` also deep-copies every value: slow, and needless)."""
+    return (row.topic_id, row.version, row.category, row.org, row.pending_claim_org, row.claim_org, row.claimed_at,
+            row.concluded_at, row.withdrawn_at)
+
+
+# The events `completion_step` changes a row for; it returns the row unchanged for every other one.
+_STEPPED = frozenset({"TopicProposed", "ProposalRevised", "TopicClaimed", "ClaimRejected", "ClaimConfirmed",
+                      "ConclusionApproved", "PostingCompleted", "TopicWithdrawn"})

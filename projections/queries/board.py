@@ -20,40 +20,108 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from projections.queries.completion import _IN_SUBTREE, subtree_params
+from projections.queries.statement import Statement
 
 Level = Literal["province", "city", "branch"]
 LEVEL_DEPTHS: dict[str, int] = {"province": 1, "city": 2, "branch": 3}
 LABELS = {"red": "红榜", "blue": "蓝榜", "neutral": ""}
 COUNTED = ("assessed", "missed")
 
-_DEPTH = "(length(claim_org) - length(replace(claim_org, '/', '')))"
-
-# One statement: checkpoints of the quarter in the subtree, keyed by their unit at the level; one aggregate per
-# unit; the ranking as a window over the units that have counted checkpoints.
-_BOARD = text(f"""
-WITH keyed AS (
-    SELECT array_to_string((string_to_array(claim_org, '/'))[1:CAST(:depth AS int) + 1], '/') COLLATE "C" AS unit,
-           topic_id, status, score
-    FROM checkpoint_scores
-    WHERE quarter = :quarter AND (claim_org = :org OR starts_with(claim_org, :prefix)) AND {_DEPTH} >= :depth
-), units AS (
-    SELECT unit,
-           count(DISTINCT topic_id) AS topics,
-           count(*) FILTER (WHERE status IN ('assessed', 'missed')) AS checkpoints,
-           round(CAST(avg(score) FILTER (WHERE status IN ('assessed', 'missed')) AS numeric), 2) AS average_score,
-           count(*) FILTER (WHERE status = 'missed') AS missed
-    FROM keyed GROUP BY unit
-)
+_DEPTH = "(length({col}) - length(replace({col}, '/', '')))"
+_COUNTED_SQL = "s.status IN ('assessed', 'missed')"
+_UNIT_OF = "array_to_string((string_to_array({col}, '/'))[1:CAST(:depth AS int) + 1], '/') COLLATE \"C\""
+# The ranking, the same for both plans below: over `units` (unit, topics, checkpoints, average_score, missed).
+_RANKED = """
 SELECT row_number() OVER (ORDER BY u.average_score DESC, u.missed, coalesce(o.name, u.unit) COLLATE "C", u.unit)
            AS rank,
-       u.unit AS org, o.name, u.topics, u.checkpoints, u.average_score, u.missed
+       u.unit AS org, o.name, CAST(u.topics AS bigint) AS topics, CAST(u.checkpoints AS bigint) AS checkpoints,
+       CAST(u.average_score AS double precision) AS average_score, CAST(u.missed AS bigint) AS missed
 FROM units u
 LEFT JOIN orgs o ON o.path = u.unit
 WHERE u.checkpoints > 0
 ORDER BY rank
-""")
+"""
+# A unit's checkpoints of the quarter (`s`): a topic has one row per quarter (the primary key), so its topics are
+# its rows. The average is sum / count of the counted scores (what avg() computes), from partial sums where a unit's
+# checkpoints come in parts; rounded to 2 decimals through numeric, the order of the float additions cannot show.
+_PARTS = f"""count(*) AS topics,
+           count(*) FILTER (WHERE {_COUNTED_SQL}) AS checkpoints,
+           sum(s.score) FILTER (WHERE {_COUNTED_SQL}) AS score_sum,
+           count(s.score) FILTER (WHERE {_COUNTED_SQL}) AS scores,
+           count(*) FILTER (WHERE s.status = 'missed') AS missed"""
+_AVERAGE = "round(CAST(({sum}) / nullif({count}, 0) AS numeric), 2)"
+
+# Provinces or cities (units above the claiming ones, each holding many): the registered units at the level
+# (`tree`, down the org tree from `org`), each read as two ranges of the (quarter, claim_org) index
+# (`checkpoint_scores_quarter_org_idx` covers status and score, migration 0008: an index-only scan), its own
+# checkpoints and those below it, as in completion.py's `_BY_CHILD`; checkpoints of units nobody registered lie in
+# the `gaps` between those ranges, and only they are keyed row by row. The LATERALs keep every range scan driven by
+# its unit or gap, whatever the parameters (the statement is prepared once and may run on a generic plan).
+_BOARD_BY_RANGES = Statement(text(f"""
+WITH RECURSIVE tree AS (
+    SELECT path, 0 AS below FROM orgs WHERE path = :org
+    UNION ALL
+    SELECT o.path, t.below + 1 FROM tree t JOIN orgs o ON o.parent_path = t.path WHERE t.below < :below
+), registered AS (
+    SELECT path AS unit FROM tree WHERE below = :below
+), bounds AS (
+    SELECT r.lo, r.hi FROM registered u
+    CROSS JOIN LATERAL (VALUES (u.unit, u.unit || chr(1)), (u.unit || '/', u.unit || '0')) AS r(lo, hi)
+), gaps AS (
+    SELECT coalesce(lag(hi) OVER (ORDER BY lo), :org) AS lo, lo AS hi FROM bounds
+    UNION ALL
+    SELECT coalesce(max(hi), :org), :prefix_end FROM bounds
+), units AS (
+    SELECT u.unit, own.topics + below.topics AS topics, own.checkpoints + below.checkpoints AS checkpoints,
+           {_AVERAGE.format(sum="coalesce(own.score_sum, 0) + coalesce(below.score_sum, 0)",
+                            count="own.scores + below.scores")} AS average_score,
+           own.missed + below.missed AS missed
+    FROM registered u
+    CROSS JOIN LATERAL (
+        SELECT {_PARTS} FROM checkpoint_scores s WHERE s.quarter = :quarter AND s.claim_org = u.unit
+    ) own
+    CROSS JOIN LATERAL (
+        SELECT {_PARTS} FROM checkpoint_scores s
+        WHERE s.quarter = :quarter AND s.claim_org >= u.unit || '/' AND s.claim_org < u.unit || '0'
+    ) below
+    UNION ALL
+    SELECT {_UNIT_OF.format(col="s.claim_org")}, count(*), count(*) FILTER (WHERE {_COUNTED_SQL}),
+           round(CAST(avg(s.score) FILTER (WHERE {_COUNTED_SQL}) AS numeric), 2),
+           count(*) FILTER (WHERE s.status = 'missed')
+    FROM gaps g CROSS JOIN LATERAL (
+        SELECT s.claim_org, s.status, s.score FROM checkpoint_scores s
+        WHERE s.quarter = :quarter AND s.claim_org >= g.lo AND s.claim_org < g.hi
+          AND (s.claim_org = :org OR s.claim_org >= :prefix) AND {_DEPTH.format(col="s.claim_org")} >= :depth
+    ) s
+    WHERE g.lo < g.hi
+    GROUP BY 1
+)
+""" + _RANKED))
+
+# Branches (the claiming units themselves, or their groups: about as many units as checkpoints, thousands under HQ,
+# where a range per unit would cost more than it saves): one aggregate per claiming unit over the subtree's range of
+# the index (in path order, no hashing), then those rows summed per unit at the level.
+_BOARD_BY_CLAIMING_UNIT = Statement(text(f"""
+WITH per_unit AS (
+    SELECT s.claim_org, {_PARTS}
+    FROM checkpoint_scores s
+    WHERE s.quarter = :quarter AND {_IN_SUBTREE.format(col="s.claim_org")}
+    GROUP BY s.claim_org
+), units AS (
+    SELECT CASE WHEN {_DEPTH.format(col="claim_org")} = :depth THEN claim_org COLLATE "C"
+                ELSE {_UNIT_OF.format(col="claim_org")} END AS unit,
+           sum(topics) AS topics, sum(checkpoints) AS checkpoints,
+           {_AVERAGE.format(sum="sum(score_sum)", count="sum(scores)")} AS average_score,
+           sum(missed) AS missed
+    FROM per_unit WHERE {_DEPTH.format(col="claim_org")} >= :depth
+    GROUP BY 1
+)
+""" + _RANKED))
 
 
 def _share_count(n: int, share: float) -> int:
@@ -78,8 +146,11 @@ def color_of(rank: int, n: int, red: int, blue: int) -> str:
 
 
 class CheckpointBoard:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """`pool`: the API's asyncpg pool, used instead of the engine when given (see statement.py)."""
+
+    def __init__(self, engine: AsyncEngine, pool: asyncpg.Pool | None = None) -> None:
         self._engine = engine
+        self._pool = pool
 
     async def board(self, org: str, quarter: str, level: Level = "branch", *, red_share: float = 0.2,
                     blue_share: float = 0.2) -> dict[str, Any]:
@@ -89,20 +160,17 @@ class CheckpointBoard:
         depth = LEVEL_DEPTHS[level]
         if depth < org.count("/"):
             raise ValueError(f"level {level} lies above {org}: choose a level at or below it")
-        async with self._engine.connect() as conn:
-            result = await conn.execute(_BOARD, {"org": org, "prefix": org + "/", "quarter": quarter,
-                                                 "depth": depth})
-            records = [dict(r._mapping) for r in result]
+        query = _BOARD_BY_CLAIMING_UNIT if level == "branch" else _BOARD_BY_RANGES
+        params = {**subtree_params(org), "quarter": quarter, "depth": depth, "below": depth - org.count("/")}
+        records = await query.rows(self._engine, self._pool, params)
         n = len(records)
         red, blue = board_colors(n, red_share, blue_share)
-        rows = []
-        for record in records:
-            color = color_of(record["rank"], n, red, blue)
-            rows.append({
-                "rank": record["rank"], "org": record["org"], "name": record["name"] or record["org"],
-                "topics": record["topics"], "checkpoints": record["checkpoints"],
-                "average_score": float(record["average_score"]), "missed": record["missed"],
-                "color": color, "label": LABELS[color],
-            })
+        # Plain tuples to dicts in one comprehension: a board of every branch has thousands of rows.
+        rows = [
+            {"rank": rank, "org": unit, "name": name or unit, "topics": topics, "checkpoints": checkpoints,
+             "average_score": average_score, "missed": missed, "color": color, "label": LABELS[color]}
+            for rank, unit, name, topics, checkpoints, average_score, missed in records
+            for color in (color_of(rank, n, red, blue),)
+        ]
         return {"org": org, "quarter": quarter, "level": level, "depth": depth, "red_share": red_share,
                 "blue_share": blue_share, "units": n, "red": red, "blue": blue, "rows": rows}

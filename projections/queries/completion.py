@@ -11,61 +11,117 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from projections.queries.statement import Statement
+
 GroupBy = Literal["child", "category"]
 OWN_LEVEL = "(本级)"
-UNIT_KINDS = ("branch", "group", "department")  # the units coverage counts ("218 个党支部")
+UNIT_KINDS = ("branch", "group", "department")  # the units coverage counts ("218 个党支部"); see orgs_units_idx (0008)
 
-# `scoped`: confirmed claims by `org`'s subtree at `as_of`; `counted`: per group plus the ROLLUP total (is_total=1).
-_COUNTED = """
-WITH scoped AS (
-    SELECT {group_key} AS grp, claim_org, concluded_at,
-           coalesce(withdrawn_at <= :as_of, false) AS withdrawn
-    FROM topic_completion
-    WHERE claimed_at <= :as_of AND (claim_org = :org OR starts_with(claim_org, :prefix))
+# A subtree as a byte-order range on `COLLATE "C"` paths, which a btree index scans: `org` and everything below it
+# lie in [org, org + "0") ("0" follows "/" in ASCII); in that range, a path is `org` or below it iff it is `org` or
+# at least org + "/" (this drops siblings such as org + "-2", which sort between org and org + "/"). `starts_with`
+# is the same test, but no index serves it.
+_IN_SUBTREE = "({col} >= :org AND {col} < :prefix_end AND ({col} = :org OR {col} >= :prefix))"
+# The kinds as literals, so the partial index `orgs_units_idx` (migration 0008) serves the coverage counts.
+_UNIT_KINDS_SQL = ", ".join(f"'{kind}'" for kind in UNIT_KINDS)
+
+_NOT_WITHDRAWN = "(t.withdrawn_at IS NULL OR t.withdrawn_at > :as_of)"
+_COUNTS = f"""count(*) FILTER (WHERE {_NOT_WITHDRAWN}) AS claimed,
+               count(*) FILTER (WHERE {_NOT_WITHDRAWN} AND t.concluded_at <= :as_of) AS concluded,
+               count(*) FILTER (WHERE t.withdrawn_at <= :as_of) AS withdrawn,
+               count(DISTINCT t.claim_org) FILTER (WHERE {_NOT_WITHDRAWN}) AS units_claimed"""
+
+# Per child unit, two index ranges of the claims index (`topic_completion_claims_idx`, migration 0008: the rows come
+# from the index alone, in path order): the child's own claims (claim_org = grp) and those below it
+# ([grp + "/", grp + "0"): `below`, `below_end`), instead of keying and hashing every claim of the subtree; two
+# ranges rather than one filtered range, so no row is tested against anything but the index bounds. The groups:
+# - every registered child (listed even with nothing claimed);
+# - the org itself (its own claims: the "(本级)" row, listed when it has any; nothing below it: an empty range);
+# - children nobody registered (yet) that hold claims: their claims lie outside every registered child's ranges
+#   ([c, c + chr(1)) is c alone), in the `gaps` between those ranges; one index probe per gap finds them (usually
+#   there are none), and only their rows are keyed.
+# units_total per group: the registered units (UNIT_KINDS) in the same two ranges, from the partial index
+# `orgs_units_idx`; the total row sums the groups (they partition the subtree).
+_BY_CHILD = Statement(text(f"""
+WITH children AS (
+    SELECT path AS grp FROM orgs WHERE parent_path = :org
+), bounds AS (
+    SELECT r.lo, r.hi FROM children c
+    CROSS JOIN LATERAL (VALUES (c.grp, c.grp || chr(1)), (c.grp || '/', c.grp || '0')) AS r(lo, hi)
+), gaps AS (
+    SELECT coalesce(lag(hi) OVER (ORDER BY lo), :prefix) AS lo, lo AS hi FROM bounds
+    UNION ALL
+    SELECT coalesce(max(hi), :prefix), :prefix_end FROM bounds
+), groups AS (
+    SELECT grp, grp || '/' AS below, grp || '0' AS below_end, true AS listed FROM children
+    UNION ALL
+    SELECT grp, grp || '/', grp || '0', false FROM (
+        SELECT DISTINCT :prefix || split_part(substr(t.claim_org, length(:prefix) + 1), '/', 1) AS grp
+        FROM gaps g CROSS JOIN LATERAL (
+            SELECT t.claim_org FROM topic_completion t
+            WHERE t.claim_org >= g.lo AND t.claim_org < g.hi AND t.claimed_at <= :as_of
+        ) t
+        WHERE g.lo < g.hi
+    ) unregistered
+    UNION ALL
+    SELECT :org, :prefix, :prefix, false
 ), counted AS (
-    SELECT grp, GROUPING(grp) AS is_total,
-           count(*) FILTER (WHERE NOT withdrawn) AS claimed,
-           count(*) FILTER (WHERE NOT withdrawn AND concluded_at <= :as_of) AS concluded,
-           count(*) FILTER (WHERE withdrawn) AS withdrawn,
-           count(DISTINCT claim_org) FILTER (WHERE NOT withdrawn) AS units_claimed
-    FROM scoped GROUP BY ROLLUP (grp)
-), units AS (
-    SELECT grp, GROUPING(grp) AS is_total, count(*) AS units_total
-    FROM (SELECT CASE WHEN path = :org THEN path
-                      ELSE :prefix || split_part(substr(path, length(:prefix) + 1), '/', 1) END AS grp
-          FROM orgs WHERE kind = ANY(:unit_kinds) AND (path = :org OR starts_with(path, :prefix))) u
-    GROUP BY ROLLUP (grp)
+    SELECT g.grp, g.listed,
+           own.claimed + below.claimed AS claimed, own.concluded + below.concluded AS concluded,
+           own.withdrawn + below.withdrawn AS withdrawn, own.units_claimed + below.units_claimed AS units_claimed,
+           (SELECT count(*) FROM orgs o WHERE o.kind IN ({_UNIT_KINDS_SQL}) AND o.path = g.grp)
+           + (SELECT count(*) FROM orgs o
+              WHERE o.kind IN ({_UNIT_KINDS_SQL}) AND o.path >= g.below AND o.path < g.below_end) AS units_total
+    FROM groups g
+    CROSS JOIN LATERAL (
+        SELECT {_COUNTS} FROM topic_completion t WHERE t.claimed_at <= :as_of AND t.claim_org = g.grp
+    ) own
+    CROSS JOIN LATERAL (
+        SELECT {_COUNTS} FROM topic_completion t
+        WHERE t.claimed_at <= :as_of AND t.claim_org >= g.below AND t.claim_org < g.below_end
+    ) below
 )
-"""
-_COUNTS = "coalesce(c.claimed, 0) AS claimed, coalesce(c.concluded, 0) AS concluded, " \
-          "coalesce(c.withdrawn, 0) AS withdrawn, coalesce(c.units_claimed, 0) AS units_claimed"
+SELECT grp, 0 AS is_total, (SELECT n.name FROM orgs n WHERE n.path = grp) AS name,
+       claimed, concluded, withdrawn, units_claimed, units_total
+FROM counted WHERE listed OR claimed + withdrawn > 0
+UNION ALL
+SELECT NULL, 1, (SELECT n.name FROM orgs n WHERE n.path = :org),
+       CAST(sum(claimed) AS bigint), CAST(sum(concluded) AS bigint), CAST(sum(withdrawn) AS bigint),
+       CAST(sum(units_claimed) AS bigint), CAST(sum(units_total) AS bigint)
+FROM counted
+"""))
 
-# Direct children come from the org tree (zero rows included) and from claims by units not (yet) registered.
-_BY_CHILD = text(_COUNTED.format(
-    group_key="CASE WHEN claim_org = :org THEN claim_org "
-              "ELSE :prefix || split_part(substr(claim_org, length(:prefix) + 1), '/', 1) END"
-) + f"""
-SELECT coalesce(c.grp, o.path) AS grp, coalesce(c.is_total, 0) AS is_total, n.name, {_COUNTS},
-       coalesce(u.units_total, 0) AS units_total
+# Per category, plus the ROLLUP total (is_total=1); units_total of every row: the subtree's units.
+_BY_CATEGORY = Statement(text(f"""
+WITH counted AS (
+    SELECT t.category AS grp, GROUPING(t.category) AS is_total, {_COUNTS}
+    FROM topic_completion t
+    WHERE t.claimed_at <= :as_of AND {_IN_SUBTREE.format(col="t.claim_org")}
+    GROUP BY ROLLUP (t.category)
+)
+SELECT c.grp, c.is_total, NULL AS name, coalesce(c.claimed, 0) AS claimed, coalesce(c.concluded, 0) AS concluded,
+       coalesce(c.withdrawn, 0) AS withdrawn, coalesce(c.units_claimed, 0) AS units_claimed,
+       (SELECT count(*) FROM orgs WHERE kind IN ({_UNIT_KINDS_SQL}) AND {_IN_SUBTREE.format(col="path")})
+           AS units_total
 FROM counted c
-FULL JOIN (SELECT path FROM orgs WHERE parent_path = :org) o ON o.path = c.grp
-LEFT JOIN orgs n ON n.path = coalesce(c.grp, o.path, :org)
-LEFT JOIN units u ON u.is_total = coalesce(c.is_total, 0) AND (u.is_total = 1 OR u.grp = coalesce(c.grp, o.path))
-""")
+"""))
 
-_BY_CATEGORY = text(_COUNTED.format(group_key="category") + f"""
-SELECT c.grp, c.is_total, NULL AS name, {_COUNTS},
-       (SELECT units_total FROM units WHERE is_total = 1) AS units_total
-FROM counted c
-""")
+
+def subtree_params(org: str) -> dict[str, str]:
+    """The bind parameters of a subtree filter (`_IN_SUBTREE`): org, prefix (org + "/"), prefix_end (org + "0")."""
+    return {"org": org, "prefix": org + "/", "prefix_end": org + "0"}
 
 
 class CompletionReports:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """`pool`: the API's asyncpg pool, used instead of the engine when given (see statement.py)."""
+
+    def __init__(self, engine: AsyncEngine, pool: asyncpg.Pool | None = None) -> None:
         self._engine = engine
+        self._pool = pool
 
     async def completion_report(self, org: str, as_of: datetime, group_by: GroupBy = "child", *,
                                 coverage: bool = False) -> dict[str, Any]:
@@ -77,10 +133,7 @@ class CompletionReports:
         if group_by not in ("child", "category"):
             raise ValueError(f"group_by must be 'child' or 'category', not {group_by!r}")
         query = _BY_CHILD if group_by == "child" else _BY_CATEGORY
-        async with self._engine.connect() as conn:
-            result = await conn.execute(query, {"org": org, "prefix": org + "/", "as_of": as_of,
-                                                "unit_kinds": list(UNIT_KINDS)})
-            records = [dict(r._mapping) for r in result]
+        records = await query.dicts(self._engine, self._pool, {**subtree_params(org), "as_of": as_of})
         total = next(r for r in records if r["is_total"])
         rows = sorted((r for r in records if not r["is_total"]), key=lambda r: (r["grp"] != org, r["grp"]))
         report = {

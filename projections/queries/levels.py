@@ -16,7 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.orgs import depth_of
-from projections.queries.completion import OWN_LEVEL, UNIT_KINDS, CompletionReports, _row
+from projections.queries.completion import (
+    _IN_SUBTREE, OWN_LEVEL, UNIT_KINDS, CompletionReports, _row, subtree_params,
+)
 
 KIND_LABELS = {"hq": "集团公司", "province": "省公司", "city": "市公司", "branch": "支部", "group": "党小组",
                "department": "部门"}
@@ -32,33 +34,38 @@ def _key(x: str) -> str:
             f"ELSE {x} END) COLLATE \"C\"")
 
 
-# `keyed`: every counted claim and every registered unit of the subtree once per level, keyed by its ancestor at
-# that level (or itself, above it); one aggregate then gives every row of every level.
+# `per_unit`: the counted claims of the subtree, one row per claiming unit; `keyed`: every such unit and every
+# registered unit of the subtree once per level, keyed by its ancestor at that level (or itself, above it); one
+# aggregate then gives every row of every level. A unit is claiming when it holds a counted (not withdrawn) claim.
 _LEVELS = text(f"""
-WITH scoped AS (
-    SELECT claim_org, concluded_at, coalesce(withdrawn_at <= :as_of, false) AS withdrawn
+WITH per_unit AS (
+    SELECT claim_org,
+           count(*) FILTER (WHERE withdrawn_at IS NULL OR withdrawn_at > :as_of) AS claimed,
+           count(*) FILTER (WHERE (withdrawn_at IS NULL OR withdrawn_at > :as_of)
+                              AND concluded_at <= :as_of) AS concluded,
+           count(*) FILTER (WHERE withdrawn_at <= :as_of) AS withdrawn
     FROM topic_completion
-    WHERE claimed_at <= :as_of AND (claim_org = :org OR starts_with(claim_org, :prefix))
+    WHERE claimed_at <= :as_of AND {_IN_SUBTREE.format(col="claim_org")}
+    GROUP BY claim_org
 ), subtree AS (
-    SELECT path, kind FROM orgs WHERE path = :org OR starts_with(path, :prefix)
+    SELECT path, kind FROM orgs WHERE {_IN_SUBTREE.format(col="path")}
 ), levels AS (
     SELECT d FROM generate_series(CAST(:depth AS int) + 1, greatest(
-        (SELECT max({_depth('path')}) FROM subtree), (SELECT max({_depth('claim_org')}) FROM scoped))) AS d
+        (SELECT max({_depth('path')}) FROM subtree), (SELECT max({_depth('claim_org')}) FROM per_unit))) AS d
 ), level_kinds AS (
     SELECT {_depth('path')} AS d, mode() WITHIN GROUP (ORDER BY kind) AS level_kind FROM subtree GROUP BY 1
 ), keyed AS (
-    SELECT l.d, {_key('s.claim_org')} AS grp, s.claim_org, s.concluded_at, s.withdrawn, 0 AS unit
-    FROM levels l CROSS JOIN scoped s
+    SELECT l.d, {_key('s.claim_org')} AS grp, s.claimed, s.concluded, s.withdrawn,
+           CASE WHEN s.claimed > 0 THEN 1 ELSE 0 END AS claiming, 0 AS unit
+    FROM levels l CROSS JOIN per_unit s
     UNION ALL
-    SELECT l.d, {_key('o.path')}, NULL, NULL, NULL, CASE WHEN o.kind = ANY(:unit_kinds) THEN 1 ELSE 0 END
+    SELECT l.d, {_key('o.path')}, 0, 0, 0, 0, CASE WHEN o.kind = ANY(:unit_kinds) THEN 1 ELSE 0 END
     FROM levels l CROSS JOIN subtree o
 ), counted AS (
     SELECT d, grp,
-           count(claim_org) FILTER (WHERE NOT withdrawn) AS claimed,
-           count(claim_org) FILTER (WHERE NOT withdrawn AND concluded_at <= :as_of) AS concluded,
-           count(claim_org) FILTER (WHERE withdrawn) AS withdrawn,
-           count(DISTINCT claim_org) FILTER (WHERE NOT withdrawn) AS units_claimed,
-           sum(unit) AS units_total
+           CAST(sum(claimed) AS bigint) AS claimed, CAST(sum(concluded) AS bigint) AS concluded,
+           CAST(sum(withdrawn) AS bigint) AS withdrawn, CAST(sum(claiming) AS bigint) AS units_claimed,
+           CAST(sum(unit) AS bigint) AS units_total
     FROM keyed GROUP BY d, grp
 )
 SELECT c.d AS depth, lk.level_kind, c.grp, n.name, {_depth('c.grp')} < c.d AS own, c.claimed, c.concluded,
@@ -86,8 +93,7 @@ class CompletionLevels:
         """{org, name, kind, as_of, levels: [{depth, kind, label, rows, total}], total}; rows as in the completion
         report plus `own` (a "(本级)" row). A unit without units below it gets one level: itself."""
         total = (await self._reports.completion_report(org, as_of, "child", coverage=True))["total"]
-        params = {"org": org, "prefix": org + "/", "as_of": as_of, "depth": depth_of(org),
-                  "unit_kinds": list(UNIT_KINDS)}
+        params = {**subtree_params(org), "as_of": as_of, "depth": depth_of(org), "unit_kinds": list(UNIT_KINDS)}
         async with self._engine.connect() as conn:
             me = (await conn.execute(_ORG, {"org": org})).first()
             records = [dict(r._mapping) for r in await conn.execute(_LEVELS, params)]

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from projections.queries.completion import UNIT_KINDS, end_of_day
+from projections.queries.completion import _IN_SUBTREE, UNIT_KINDS, end_of_day, subtree_params
 
 Interval = Literal["month", "quarter"]
 MAX_POINTS = 240
@@ -38,10 +38,10 @@ SELECT p.period, p.at,
        count(t.topic_id) FILTER (WHERE t.withdrawn_at <= p.at) AS withdrawn,
        count(DISTINCT t.claim_org) FILTER (WHERE NOT coalesce(t.withdrawn_at <= p.at, false)) AS units_claimed,
        (SELECT count(*) FROM orgs
-        WHERE kind = ANY(:unit_kinds) AND (path = :org OR starts_with(path, :prefix))) AS units_total
+        WHERE kind = ANY(:unit_kinds) AND """ + _IN_SUBTREE.format(col="path") + """) AS units_total
 FROM points p
 LEFT JOIN topic_completion t
-       ON t.claimed_at <= p.at AND (t.claim_org = :org OR starts_with(t.claim_org, :prefix))
+       ON t.claimed_at <= p.at AND """ + _IN_SUBTREE.format(col="t.claim_org") + """
 GROUP BY p.period, p.at
 ORDER BY p.at
 """)
@@ -72,7 +72,7 @@ class CompletionTrend:
         if period_count(since, until, interval) > MAX_POINTS:
             raise ValueError(f"from {since} to {until} spans more than {MAX_POINTS} {interval}s")
         params = {
-            "org": org, "prefix": org + "/", "unit": interval, "months": _MONTHS[interval],
+            **subtree_params(org), "unit": interval, "months": _MONTHS[interval],
             "label": _LABEL[interval],
             "tz": timezone, "since": datetime.combine(since, time()),
             "until_day": datetime.combine(until, time()), "until": end_of_day(until, timezone),
