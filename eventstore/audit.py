@@ -41,11 +41,11 @@ import asyncpg
 
 from eventstore.connection import to_asyncpg_dsn
 from eventstore.hashing import canonical_json, canonical_json_from_text
+from eventstore.ranges import Range, run_range_workers, stream_bounds
 
 FETCH_SIZE = 1000  # rows per FETCH: about 400 kB, fetched while the previous batch is hashed
 MAX_BREAKS = 100
 PARALLEL_FROM_EVENTS = 50_000  # suggested_workers: below this, starting a process costs more than it saves
-_SAMPLE_ROWS = 200_000  # rows sampled to place the range bounds
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?")
 
 # Raw columns, with data and metadata as jsonb's text output (no jsonb codec, no upcasting) and occurred_at
@@ -281,7 +281,7 @@ async def verify_log(
         else:
             assert dsn is not None
             snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-            bounds = await _range_bounds(conn, workers)  # one range each: every range scans the whole table
+            bounds = await stream_bounds(conn, workers)  # one range each: every range scans the whole table
             ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
             anchor_breaks = VerifyReport()
             # This process checks the first range itself (one process fewer to start) while the others run.
@@ -347,51 +347,14 @@ async def _feed(cursor: Any, checker: _ChainChecker, fetch_size: int) -> None:
                 await pending
 
 
-async def _range_bounds(conn: asyncpg.Connection, parts: int) -> list[str]:
-    """Stream ids splitting the log into about ``parts`` ranges of similar size (from a sample of it)."""
-    estimate = await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass")
-    percent = 100.0 if not estimate or estimate <= _SAMPLE_ROWS else max(0.01, 100.0 * _SAMPLE_ROWS / estimate)
-    fractions = [i / parts for i in range(1, parts)]
-    rows = await conn.fetch(
-        "SELECT DISTINCT b FROM (SELECT unnest(percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY stream_id)) AS b"
-        " FROM events TABLESAMPLE SYSTEM ($2)) s WHERE b IS NOT NULL ORDER BY b",
-        fractions, percent,
-    )
-    return [row[0] for row in rows]
-
-
 async def _verify_ranges(
-    dsn: str, snapshot: str, ranges: list[tuple[str | None, str | None]], fetch_size: int, max_breaks: int,
+    dsn: str, snapshot: str, ranges: list[Range], fetch_size: int, max_breaks: int,
 ) -> list[tuple[int, int, int, list[Break]]]:
-    """Check each range in a process of its own: `python -c` importing only this module (a `multiprocessing`
-    child would first import the parent program's `__main__`, the whole CLI: seconds on a busy machine). The
-    database URL travels on stdin, the result comes back as JSON on stdout."""
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "from eventstore.audit import _range_worker; _range_worker()",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in ranges
-    ]
-    try:
-        outputs = await asyncio.gather(*(
-            process.communicate(json.dumps({"dsn": dsn, "snapshot": snapshot, "low": low, "high": high,
-                                            "fetch_size": fetch_size, "max_breaks": max_breaks}).encode())
-            for process, (low, high) in zip(processes, ranges, strict=True)
-        ))
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    results = []
-    for process, (out, err) in zip(processes, outputs, strict=True):
-        if process.returncode != 0:
-            raise RuntimeError(f"a verify worker failed ({process.returncode}): {err.decode(errors='replace')[-2000:]}")
-        answer = json.loads(out.decode().strip().splitlines()[-1])
-        results.append((answer["streams"], answer["events"], answer["total"],
-                        [Break(b["stream_id"], b["version"], b["reason"]) for b in answer["breaks"]]))
-    return results
+    """Check each range in a process of its own (the database URL travels on stdin, see `run_range_workers`)."""
+    task = {"dsn": dsn, "snapshot": snapshot, "fetch_size": fetch_size, "max_breaks": max_breaks}
+    answers = await run_range_workers("eventstore.audit:_range_worker", task, ranges, "verify")
+    return [(a["streams"], a["events"], a["total"], [Break(b["stream_id"], b["version"], b["reason"]) for b in a["breaks"]])
+            for a in answers]
 
 
 def _range_worker() -> None:

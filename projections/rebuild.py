@@ -47,6 +47,7 @@ from domain.events import EVENT_TYPES
 from eventstore import EventStore
 from eventstore.connection import _init_connection, to_asyncpg_dsn
 from eventstore.position import Position
+from eventstore.ranges import Range, run_range_workers, stream_bounds
 from eventstore.upcasting import upcasters
 from projections import checkpoints
 from projections.base import (
@@ -173,7 +174,7 @@ async def _build_by_streams(pool: asyncpg.Pool, chosen: Sequence[Any], fetch_siz
                 return position, count
             assert dsn is not None
             snapshot = await reader.fetchval("SELECT pg_export_snapshot()")
-            bounds = await _range_bounds(reader, workers)
+            bounds = await stream_bounds(reader, workers)
             ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
             task = {"dsn": dsn, "snapshot": snapshot, "xmin": xmin, "names": [p.name for p in chosen],
                     "upcast_keys": upcast_keys, "fetch_size": fetch_size}
@@ -213,45 +214,11 @@ async def _copy_codecs(conn: asyncpg.Connection) -> AsyncIterator[None]:
         await conn.execute("RESET synchronous_commit")
 
 
-async def _range_bounds(conn: asyncpg.Connection, parts: int) -> list[str]:
-    """Stream ids splitting the log into about `parts` ranges with similar numbers of events (from a sample)."""
-    estimate = await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass")
-    percent = 100.0 if not estimate or estimate <= 200_000 else max(0.01, 100.0 * 200_000 / estimate)
-    rows = await conn.fetch(
-        "SELECT DISTINCT b FROM (SELECT unnest(percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY stream_id)) AS b"
-        " FROM events TABLESAMPLE SYSTEM ($2)) s WHERE b IS NOT NULL ORDER BY b",
-        [i / parts for i in range(1, parts)], percent,
-    )
-    return [row[0] for row in rows]
-
-
-async def _fold_ranges_elsewhere(task: dict[str, Any], ranges: list[tuple[str | None, str | None]]) -> list[int]:
-    """Fold each range in a process of its own: `python -c` importing only this module (a `multiprocessing` child
-    would first import the parent program's `__main__`, the whole CLI). The task (with the database URL) travels
-    on stdin; the number of events folded comes back on stdout."""
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "from projections.rebuild import _range_worker; _range_worker()",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in ranges
-    ]
-    try:
-        outputs = await asyncio.gather(*(
-            process.communicate(json.dumps({**task, "low": low, "high": high}).encode())
-            for process, (low, high) in zip(processes, ranges, strict=True)
-        ))
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    counts = []
-    for process, (out, err) in zip(processes, outputs, strict=True):
-        if process.returncode != 0:
-            raise RuntimeError(f"a rebuild worker failed ({process.returncode}): {err.decode(errors='replace')[-2000:]}")
-        counts.append(json.loads(out.decode().strip().splitlines()[-1])["events"])  # the last line: any log above it
-    return counts
+async def _fold_ranges_elsewhere(task: dict[str, Any], ranges: list[Range]) -> list[int]:
+    """Fold each range in a process of its own (the task, with the database URL, travels on stdin, see
+    `run_range_workers`); returns the number of events each folded."""
+    answers = await run_range_workers("projections.rebuild:_range_worker", task, ranges, "rebuild")
+    return [answer["events"] for answer in answers]
 
 
 def _range_worker() -> None:
